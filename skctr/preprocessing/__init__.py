@@ -1,0 +1,22 @@
+"""From a raw DataFrame to the field arrays the networks eat."""
+from ._spec import (
+    FIRST_VALUE_INDEX,
+    MISSING_INDEX,
+    OOV_INDEX,
+    PAD_INDEX,
+    Field,
+    FieldArray,
+    FieldSpec,
+    field_spec_of,
+)
+
+__all__ = [
+    "FIRST_VALUE_INDEX",
+    "MISSING_INDEX",
+    "OOV_INDEX",
+    "PAD_INDEX",
+    "Field",
+    "FieldArray",
+    "FieldSpec",
+    "field_spec_of",
+]

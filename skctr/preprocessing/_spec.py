@@ -1,0 +1,170 @@
+"""The field specification: the contract between FieldEncoder and the networks.
+
+A fitted :class:`~skctr.preprocessing.FieldEncoder` turns a DataFrame into a 2-D
+array whose columns are laid out field by field: a categorical or numeric field
+takes one column, a sequence field takes ``max_len`` columns. :class:`FieldSpec`
+records that layout so the networks can size their embedding tables from it.
+The encoded array carries its spec along (:class:`FieldArray`, or
+``DataFrame.attrs`` under pandas output) so an estimator placed after a
+FieldEncoder in a Pipeline learns vocabulary sizes without being told.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+#: Index layout shared by every categorical and sequence field.
+PAD_INDEX = 0
+OOV_INDEX = 1
+MISSING_INDEX = 2
+FIRST_VALUE_INDEX = 3
+
+FIELD_KINDS = ("categorical", "numeric", "sequence")
+SPEC_ATTR = "skctr_field_spec"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One model field.
+
+    Parameters
+    ----------
+    name : str
+        Column name in the input DataFrame.
+    kind : {"categorical", "numeric", "sequence"}
+        ``"categorical"`` fields (including log-bucketed numeric columns) hold
+        one integer index per row; ``"numeric"`` fields hold one scaled float;
+        ``"sequence"`` fields hold ``max_len`` integer indices, 0 for padding.
+    vocab_size : int
+        Number of embedding rows (padding, out-of-vocabulary and missing rows
+        included). 0 for numeric fields.
+    max_len : int
+        Number of columns the field takes in the encoded array.
+    target : str or None
+        For a behaviour sequence, the categorical field whose vocabulary and
+        embedding table it shares.
+    """
+
+    name: str
+    kind: str
+    vocab_size: int = 0
+    max_len: int = 1
+    target: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"Field {self.name!r}: kind must be one of {FIELD_KINDS}, got {self.kind!r}.")
+        if self.kind == "numeric" and (self.vocab_size != 0 or self.max_len != 1):
+            raise ValueError(f"Numeric field {self.name!r} must have vocab_size=0 and max_len=1.")
+        if self.kind != "numeric" and self.vocab_size < FIRST_VALUE_INDEX:
+            raise ValueError(f"Field {self.name!r}: vocab_size must be at least {FIRST_VALUE_INDEX}.")
+        if self.kind == "categorical" and self.max_len != 1:
+            raise ValueError(f"Categorical field {self.name!r} must have max_len=1.")
+
+    @property
+    def is_indexed(self) -> bool:
+        """True for fields whose columns hold embedding indices."""
+        return self.kind != "numeric"
+
+
+class FieldSpec(tuple):
+    """An ordered, immutable collection of :class:`Field` s.
+
+    The order is the column order of the encoded array.
+    """
+
+    def __new__(cls, fields=()):
+        fields = tuple(fields)
+        for field in fields:
+            if not isinstance(field, Field):
+                raise TypeError(f"FieldSpec holds Field objects, got {type(field).__name__}.")
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Field names must be unique, got {names}.")
+        return super().__new__(cls, fields)
+
+    def __iter__(self) -> Iterator[Field]:
+        return super().__iter__()
+
+    def __repr__(self):
+        return f"FieldSpec({list(self)!r})"
+
+    def __getnewargs__(self):
+        return (tuple(self),)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self]
+
+    @property
+    def n_columns(self) -> int:
+        """Width of the encoded array."""
+        return sum(f.max_len for f in self)
+
+    def column_slices(self) -> dict[str, slice]:
+        """Column range of each field in the encoded array."""
+        slices, start = {}, 0
+        for field in self:
+            slices[field.name] = slice(start, start + field.max_len)
+            start += field.max_len
+        return slices
+
+    def split_columns(self, array):
+        """Split an encoded array into ``(ids, values)``.
+
+        ``ids`` holds the index columns of categorical and sequence fields in
+        field order (int64); ``values`` holds the numeric columns (float32).
+        """
+        array = np.asarray(array)
+        if array.ndim != 2 or array.shape[1] != self.n_columns:
+            raise ValueError(
+                f"Expected an encoded array with {self.n_columns} columns, got shape {array.shape}."
+            )
+        slices = self.column_slices()
+        id_cols = [np.arange(slices[f.name].start, slices[f.name].stop) for f in self if f.is_indexed]
+        num_cols = [slices[f.name].start for f in self if not f.is_indexed]
+        id_cols = np.concatenate(id_cols) if id_cols else np.empty(0, dtype=np.int64)
+        ids = array[:, id_cols].astype(np.int64)
+        values = array[:, num_cols].astype(np.float32)
+        return ids, values
+
+
+class FieldArray(np.ndarray):
+    """A 2-D encoded array that remembers its :class:`FieldSpec`.
+
+    Behaves as a plain ndarray; row selections keep the ``field_spec``.
+    """
+
+    field_spec: FieldSpec | None
+
+    def __new__(cls, array, field_spec):
+        obj = np.asarray(array).view(cls)
+        obj.field_spec = field_spec
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.field_spec = getattr(obj, "field_spec", None)
+
+    def __reduce__(self):
+        reconstruct, args, state = super().__reduce__()
+        return reconstruct, args, (state, self.field_spec)
+
+    def __setstate__(self, state):
+        nd_state, self.field_spec = state
+        super().__setstate__(nd_state)
+
+
+def field_spec_of(X) -> FieldSpec | None:
+    """The FieldSpec that encoded ``X`` carries, or None for raw input."""
+    spec = getattr(X, "field_spec", None)
+    if spec is None:
+        attrs = getattr(X, "attrs", None)
+        if isinstance(attrs, dict):
+            spec = attrs.get(SPEC_ATTR)
+    if spec is not None and not isinstance(spec, FieldSpec):
+        return None
+    if spec is not None and getattr(X, "shape", (0, -1))[1] != spec.n_columns:
+        return None
+    return spec
