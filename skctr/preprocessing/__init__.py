@@ -1,4 +1,5 @@
 """From a raw DataFrame to the field arrays the networks eat."""
+from ._field_encoder import FieldEncoder
 from ._spec import (
     FIRST_VALUE_INDEX,
     MISSING_INDEX,
@@ -17,6 +18,7 @@ __all__ = [
     "PAD_INDEX",
     "Field",
     "FieldArray",
+    "FieldEncoder",
     "FieldSpec",
     "field_spec_of",
 ]

@@ -1,0 +1,876 @@
+"""FieldEncoder: from a raw DataFrame to the index/value array the networks eat."""
+from __future__ import annotations
+
+import decimal
+import numbers
+import warnings
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    CategoricalDtype,
+    is_bool_dtype,
+    is_complex_dtype,
+    is_float_dtype,
+    is_integer_dtype,
+    is_numeric_dtype,
+    is_object_dtype,
+    is_string_dtype,
+)
+from scipy import sparse as sp
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._spec import (
+    FIRST_VALUE_INDEX,
+    MISSING_INDEX,
+    OOV_INDEX,
+    PAD_INDEX,
+    SPEC_ATTR,
+    Field,
+    FieldArray,
+    FieldSpec,
+)
+
+_NUMERIC_ENCODINGS = ("scale", "log_bucket")
+_SEQUENCE_OPTIONS = ("max_len", "delimiter", "target")
+_LIST_TYPES = (list, tuple, np.ndarray)
+_REAL_TYPES = (numbers.Real, np.bool_, decimal.Decimal)
+# float32 holds every integer up to 2**24 exactly; larger indices would collide.
+_FLOAT32_MAX_VOCAB = 2**24
+# log_bucket keeps int(v) for v <= 2; clipping first keeps the int64 cast defined.
+_INT_CLIP = float(2**53)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _examples(values, k=5):
+    return [v.item() if isinstance(v, np.generic) else v for v in list(values)[:k]]
+
+
+class _Vocabulary:
+    """Kept values of one categorical field and how to look values up in it."""
+
+    def __init__(self, index, seen, missing_code):
+        self.index = index  # kept values; position i has embedding index i + 3
+        self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
+        self.missing_code = missing_code
+
+    @property
+    def size(self):
+        return FIRST_VALUE_INDEX + len(self.index)
+
+    def encode(self, values, column):
+        """Embedding indices of ``values`` (a 1-D array, Series or Index)."""
+        try:
+            # Factorize once so each distinct value is looked up once; NA gets code -1.
+            codes, uniques = pd.factorize(values)
+        except TypeError as exc:
+            raise TypeError(
+                f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
+                "hashable. Pass list-valued columns in sequence=[...]."
+            ) from None
+        found = _positions(self.index, uniques)
+        if self.seen is not None:
+            unseen = (found < 0) & (_positions(self.seen, uniques) < 0)
+            if unseen.any():
+                raise ValueError(
+                    f"Found values in column {column!r} that were not seen in fit, e.g. "
+                    f"{_examples(np.asarray(uniques, dtype=object)[unseen])}. Pass "
+                    "handle_unknown='oov' to map them to the out-of-vocabulary index instead."
+                )
+        per_unique = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
+        return np.append(per_unique, self.missing_code)[codes]
+
+
+def _positions(index, uniques):
+    """Position of each of ``uniques`` (distinct, non-missing) in ``index``, -1 if absent."""
+    if len(uniques) == 0:
+        return np.empty(0, dtype=np.intp)
+    if isinstance(uniques.dtype, CategoricalDtype):
+        uniques = uniques.categories.take(uniques.codes)
+    uniques = pd.Index(uniques)
+    if is_object_dtype(uniques.dtype):
+        uniques = uniques.infer_objects()  # e.g. Python ints from lists: use the fast path
+    loose = [is_object_dtype(d) or is_bool_dtype(d) for d in (index.dtype, uniques.dtype)]
+    if not any(loose):
+        return index.get_indexer(uniques)
+    # pandas declines to compare e.g. bools with ints; a dict matches as Python does.
+    table = dict(zip(index.tolist(), range(len(index))))
+    return np.fromiter((table.get(v, -1) for v in np.asarray(uniques, dtype=object).tolist()),
+                       dtype=np.intp, count=len(uniques))
+
+
+def _value_counts(series, column):
+    """Distinct non-missing values of a column and their counts."""
+    if isinstance(series.dtype, CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+        present = counts > 0  # unused categories are not training data
+        return pd.Series(counts[present], index=series.cat.categories[present])
+    try:
+        return series.value_counts(dropna=True, sort=False)
+    except TypeError as exc:
+        raise TypeError(
+            f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
+            "hashable. Pass list-valued columns in sequence=[...]."
+        ) from None
+
+
+def _plain_index(index):
+    """A lookup index matching values by Python equality, with a numpy dtype where possible."""
+    dtype = index.dtype
+    if is_bool_dtype(dtype):
+        # A bool index matches only bools; an object one also matches 1 and 0, as Python does.
+        return pd.Index(index.to_numpy(dtype=object), dtype=object)
+    nullable = isinstance(dtype, pd.api.extensions.ExtensionDtype)
+    if nullable and (is_integer_dtype(dtype) or is_float_dtype(dtype)):
+        return pd.Index(index.to_numpy(dtype=dtype.numpy_dtype))
+    return pd.Index(index, name=None)
+
+
+def _as_float(series, column):
+    """A numeric column as float64 with NaN for missing; rejects non-numbers and inf."""
+    dtype = series.dtype
+    if isinstance(dtype, CategoricalDtype):
+        categories = dtype.categories
+        if not (is_numeric_dtype(categories.dtype) and not is_complex_dtype(categories.dtype)):
+            _raise_non_numeric(series, column)
+        codes = series.cat.codes.to_numpy()
+        values = np.append(categories.to_numpy(dtype=np.float64), np.nan)[codes]
+    elif (is_numeric_dtype(dtype) or is_bool_dtype(dtype)) and not is_complex_dtype(dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif is_object_dtype(dtype):
+        cells = series.to_numpy(dtype=object)
+        present = ~pd.isna(cells)
+        # numpy would parse strings such as "3.5"; a string is not a number here.
+        bad = [v for v in cells[present] if not isinstance(v, _REAL_TYPES)]
+        if bad:
+            _raise_non_numeric(series, column, bad)
+        values = np.full(len(cells), np.nan)
+        values[present] = cells[present].astype(np.float64)
+    else:
+        _raise_non_numeric(series, column)
+    if np.isinf(values).any():
+        raise ValueError(
+            f"Numeric column {column!r} contains infinite values. Replace them, e.g. with NaN "
+            "(encoded as missing), before FieldEncoder."
+        )
+    return values
+
+
+def _raise_non_numeric(series, column, bad=None):
+    if bad is None:
+        bad = series.dropna().unique()
+    raise ValueError(
+        f"Numeric column {column!r} (dtype {series.dtype}) holds non-numeric values, e.g. "
+        f"{_examples(bad, 3)}. Convert it to numbers, or pass it in categorical=[...]."
+    )
+
+
+def _log_bucket(values):
+    """The Criteo rule: floor(ln(v)**2) for v > 2, else int(v); NaN stays NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        big = values > 2
+        out = np.trunc(np.clip(values, -_INT_CLIP, _INT_CLIP))
+        out[big] = np.floor(np.log(values[big]) ** 2)
+    return out
+
+
+def _split_cells(series, delimiter, column):
+    """Cells of a sequence column as (lengths, all tokens in one flat array)."""
+    cells = series.to_numpy(dtype=object)
+    lengths = np.zeros(len(cells), dtype=np.int64)
+    parts = []
+    all_arrays = True
+    for i, cell in enumerate(cells):
+        if isinstance(cell, str):
+            # An empty token ("a^^b") is a missing token; an empty string an empty sequence.
+            tokens = cell.split(delimiter) if cell else ()
+            if "" in tokens:
+                tokens = [t or None for t in tokens]
+            all_arrays = False
+        elif isinstance(cell, _LIST_TYPES):
+            if isinstance(cell, np.ndarray) and cell.ndim != 1:
+                raise ValueError(
+                    f"Sequence column {column!r} holds an array of shape {cell.shape}; "
+                    "sequence cells must be 1-D."
+                )
+            tokens = cell
+            all_arrays = all_arrays and isinstance(cell, np.ndarray)
+        elif cell is None or (pd.api.types.is_scalar(cell) and pd.isna(cell)):
+            continue
+        else:
+            raise ValueError(
+                f"Sequence column {column!r} holds a {type(cell).__name__} value ({cell!r}). "
+                "Sequence cells must be lists, tuples, 1-D arrays or delimiter-joined strings "
+                "(None or NaN for an empty sequence); pass scalar columns in categorical=[...]."
+            )
+        lengths[i] = len(tokens)
+        parts.append(tokens)
+    if not parts:
+        return lengths, np.empty(0, dtype=object)
+    if all_arrays:
+        return lengths, np.concatenate(parts)
+    return lengths, np.fromiter(chain.from_iterable(parts), dtype=object, count=int(lengths.sum()))
+
+
+class _ColumnPlan:
+    """What FieldEncoder learned about one input column."""
+
+    def __init__(self, column, kind, encoding=None, max_len=1, delimiter=None, target=None):
+        self.column = column
+        self.kind = kind  # "categorical", "numeric" or "sequence"
+        self.encoding = encoding  # "scale" or "log_bucket" for numeric columns
+        self.max_len = max_len
+        self.delimiter = delimiter
+        self.target = target
+        self.vocabulary = None
+        self.mean = 0.0
+        self.scale = 1.0
+
+    @property
+    def field(self):
+        if self.kind == "numeric" and self.encoding == "scale":
+            return Field(self.column, "numeric")
+        kind = "categorical" if self.kind == "numeric" else self.kind
+        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target)
+
+    def transform(self, series):
+        if self.kind == "numeric":
+            values = _as_float(series, self.column)
+            if self.encoding == "scale":
+                return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale)
+            return self.vocabulary.encode(_log_bucket(values), self.column)
+        if self.kind == "categorical":
+            return self.vocabulary.encode(series, self.column)
+        lengths, flat = _split_cells(series, self.delimiter, self.column)
+        n = len(lengths)
+        starts = np.cumsum(lengths) - lengths
+        positions = np.arange(len(flat)) - np.repeat(starts, lengths)
+        rows = np.repeat(np.arange(n), lengths)
+        keep = positions < self.max_len  # truncation keeps the first max_len tokens
+        out = np.full((n, self.max_len), PAD_INDEX, dtype=np.int64)
+        out[rows[keep], positions[keep]] = self.vocabulary.encode(flat[keep], self.column)
+        return out
+
+
+class FieldEncoder(TransformerMixin, BaseEstimator):
+    """Encode a raw DataFrame into the field layout that skctr's networks eat.
+
+    Every column of the training frame becomes one field, in frame order:
+
+    * **categorical** fields hold one embedding index per row: ``0`` padding
+      (never produced for scalar fields), ``1`` out-of-vocabulary (values
+      unseen in fit, rarer than ``min_frequency`` or beyond
+      ``max_categories``), ``2`` missing, then ``3, 4, ...`` for the kept
+      values by descending training frequency (ties by ``str(value)``).
+    * **numeric** fields hold one standardized float (``"scale"``), or are
+      bucketed with the Criteo rule and become categorical fields
+      (``"log_bucket"``).
+    * **sequence** fields hold ``max_len`` embedding indices, padded at the end
+      with ``0``.
+
+    The output is a :class:`~skctr.preprocessing.FieldArray` that carries the
+    fitted :class:`~skctr.preprocessing.FieldSpec`, so a network placed after
+    the encoder in a :class:`~sklearn.pipeline.Pipeline` sizes its embedding
+    tables without being told. With ``set_output(transform="pandas")`` the
+    output is a DataFrame whose ``attrs["skctr_field_spec"]`` holds the spec.
+
+    Kinds not given explicitly are inferred from dtypes: object, string,
+    category and bool columns are categorical, and so are **all integer
+    columns** (numpy and nullable ``Int64``), since an integer column with many
+    distinct values is almost always an id or a code; pass ``numeric=[...]``
+    for counts and amounts. Float columns are numeric. Object columns whose
+    non-missing cells are all lists, tuples or arrays are sequences;
+    delimiter-joined strings are sequences only when listed in ``sequence``.
+    A column whose dtype cannot be inferred (datetime, complex, ...) raises a
+    ValueError; list it explicitly or convert it.
+
+    Values are matched by equality as Python dictionaries match them:
+    ``3``, ``3.0`` and ``np.int64(3)`` are one value, so an integer column
+    transformed from floats that are integral finds its ids, and ``True``
+    equals ``1`` (so a bool column accepts 0/1). The string ``"3"`` never
+    matches the number ``3``: it is out of vocabulary (or an error with
+    ``handle_unknown="error"``).
+
+    Parameters
+    ----------
+    categorical : list of str, default=None
+        Columns to encode as categorical fields, whatever their dtype.
+
+    numeric : list of str or dict, default=None
+        Columns to encode as numeric, with ``numeric_encoding``; or a dict
+        ``{column: "scale" | "log_bucket"}`` choosing the encoding per column.
+
+    sequence : list of str or dict, default=None
+        Columns to encode as sequences; or a dict ``{column: options}`` where
+        options is a dict with any of ``"max_len"`` (int), ``"delimiter"``
+        (str) and ``"target"`` (the name of a categorical column whose
+        vocabulary the sequence shares: its vocabulary is learned from that
+        column's values plus the sequence's tokens). Cells may be lists,
+        tuples, 1-D arrays or delimiter-joined strings; ``None``, NaN and the
+        empty string are empty sequences, and a missing token (``None``, NaN,
+        or an empty piece as in ``"a^^b"``) gets the missing index. Tokens split
+        from strings are strings, so they only share vocabulary with a string
+        column.
+
+    numeric_encoding : {"scale", "log_bucket"}, default="scale"
+        Encoding of numeric columns not given one in a ``numeric`` dict.
+
+        - ``"scale"``: ``(v - mean) / std`` with the training mean and
+          (population) standard deviation of the non-missing values (``std``
+          of 0 is taken as 1). Missing values encode to 0, the training mean.
+          Infinite values raise a ValueError.
+        - ``"log_bucket"``: ``floor(ln(v)**2)`` for ``v > 2``, else ``int(v)``
+          (so negative values keep their own buckets), then encoded as a
+          categorical field; missing values get the missing index.
+
+    min_frequency : int or float, default=None
+        Values seen fewer times in fit are mapped to the out-of-vocabulary
+        index. An int ``>= 1`` is a count; a float in ``(0, 1)`` is a fraction
+        of the training rows (also for sequence tokens, counted over all
+        cells).
+
+    max_categories : int, default=None
+        Upper bound on the kept values of each categorical or sequence field;
+        the most frequent are kept.
+
+    handle_unknown : {"oov", "error"}, default="oov"
+        ``"oov"`` maps values unseen in fit to the out-of-vocabulary index;
+        ``"error"`` raises a ValueError naming the column and some of the
+        values (values seen in fit but dropped as rare are never an error).
+        Applies to every indexed field: categorical columns, the buckets of
+        log-bucketed columns and the kept tokens of sequences.
+
+    encoded_missing_value : {"own", "oov"}, default="own"
+        ``"own"`` gives missing values index 2; ``"oov"`` gives them the
+        out-of-vocabulary index 1 (the FuxiCTR convention).
+
+    max_len : int, default=None
+        Length of sequence fields without a ``max_len`` option; None uses the
+        longest training sequence (at least 1). Longer sequences keep their
+        first ``max_len`` tokens.
+
+    delimiter : str, default="^"
+        Separator of delimiter-joined string sequences.
+
+    dtype : {np.float32, np.float64}, default=np.float32
+        Output dtype. float32 holds indices up to 2**24 exactly; larger
+        vocabularies need ``np.float64``.
+
+    Attributes
+    ----------
+    field_spec_ : FieldSpec
+        The fields, in output order.
+
+    vocabularies_ : dict
+        For each categorical, log-bucketed and sequence column, the list of
+        kept values in index order; ``vocabularies_[c][i]`` has index ``i + 3``.
+        A sequence with a ``target`` shares its target's list.
+
+    n_features_in_ : int
+        Number of columns seen in fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen in fit. Defined only when ``X`` was a DataFrame with
+        all-string column names; otherwise columns are named ``"x0"``,
+        ``"x1"``, ... and matched by position.
+
+    See Also
+    --------
+    skctr.preprocessing.FieldSpec : The layout of the encoded array.
+    sklearn.preprocessing.OrdinalEncoder : Ordinal codes without the field
+        layout, padding or missing indices.
+
+    Notes
+    -----
+    At transform, columns are selected by name: their order may differ from
+    fit, columns not seen in fit are ignored, and missing ones raise a
+    ValueError. The default output is float so one array can carry both
+    indices and scaled values; :meth:`FieldSpec.split_columns` separates them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skctr.preprocessing import FieldEncoder
+    >>> X = pd.DataFrame({"city": ["rome", "oslo", "rome", None],
+    ...                   "price": [1.0, 3.0, 2.0, None],
+    ...                   "tags": [["a", "b"], ["b"], [], None]})
+    >>> enc = FieldEncoder().fit(X)
+    >>> enc.field_spec_.names
+    ['city', 'price', 'tags']
+    >>> enc.vocabularies_["city"], enc.vocabularies_["tags"]
+    (['rome', 'oslo'], ['b', 'a'])
+    >>> enc.get_feature_names_out().tolist()
+    ['city', 'price', 'tags_0', 'tags_1']
+    >>> new = pd.DataFrame({"city": ["oslo", "paris", None], "price": [2.0, None, 3.0],
+    ...                     "tags": [["a", "z"], "b", None]})
+    >>> Xt = enc.transform(new)  # paris and z are unseen (1), None is missing (2)
+    >>> Xt.astype("float64").round(3).tolist()
+    [[4.0, 0.0, 4.0, 1.0], [1.0, 0.0, 3.0, 0.0], [2.0, 1.225, 0.0, 0.0]]
+    >>> Xt.field_spec == enc.field_spec_
+    True
+    """
+
+    def __init__(
+        self,
+        categorical=None,
+        numeric=None,
+        sequence=None,
+        *,
+        numeric_encoding="scale",
+        min_frequency=None,
+        max_categories=None,
+        handle_unknown="oov",
+        encoded_missing_value="own",
+        max_len=None,
+        delimiter="^",
+        dtype=np.float32,
+    ):
+        self.categorical = categorical
+        self.numeric = numeric
+        self.sequence = sequence
+        self.numeric_encoding = numeric_encoding
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.handle_unknown = handle_unknown
+        self.encoded_missing_value = encoded_missing_value
+        self.max_len = max_len
+        self.delimiter = delimiter
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        # The output dtype is the dtype parameter, whatever the input's.
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None):
+        """Learn the field kinds, vocabularies and scaling of every column of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FieldEncoder
+            Fitted encoder.
+        """
+        self._check_params()
+        frame, columns, has_names = self._frame(X)
+        if len(frame) == 0:
+            raise ValueError(
+                "FieldEncoder needs at least one row to fit; got X with 0 rows "
+                f"(shape={frame.shape})."
+            )
+        plans = self._plan_columns(frame, columns)
+        n_rows = len(frame)
+
+        # Count values first: a sequence with a target adds its tokens to the target's counts.
+        counts = {}
+        for plan in plans:
+            series = frame[plan.column]
+            if plan.kind == "categorical":
+                counts[plan.column] = _value_counts(series, plan.column)
+            elif plan.kind == "numeric":
+                values = _as_float(series, plan.column)
+                present = values[~np.isnan(values)]
+                if plan.encoding == "scale":
+                    if len(present):
+                        plan.mean = float(present.mean())
+                        std = float(present.std())
+                        plan.scale = std if np.isfinite(std) and std > 0 else 1.0
+                else:
+                    buckets = _log_bucket(present).astype(np.int64)
+                    counts[plan.column] = pd.Series(buckets).value_counts(sort=False)
+            else:
+                lengths, flat = _split_cells(series, plan.delimiter, plan.column)
+                if plan.max_len is None:
+                    plan.max_len = max(int(lengths.max(initial=0)), 1)
+                counts[plan.column] = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
+
+        for plan in plans:
+            if plan.kind == "sequence" and plan.target is not None:
+                target_counts, token_counts = counts[plan.target], counts[plan.column]
+                disjoint = not token_counts.index.isin(target_counts.index).any()
+                if len(target_counts) and len(token_counts) and disjoint:
+                    warnings.warn(
+                        f"No token of sequence column {plan.column!r} matches a value of its target "
+                        f"{plan.target!r}; check that both hold the same type (tokens split from "
+                        "strings are strings).",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                merged = pd.concat([target_counts, token_counts])
+                counts[plan.target] = merged.groupby(level=0, sort=False).sum()
+
+        missing_code = MISSING_INDEX if self.encoded_missing_value == "own" else OOV_INDEX
+        vocabularies = {
+            plan.column: self._vocabulary(counts[plan.column], n_rows, missing_code)
+            for plan in plans
+            if plan.column in counts and plan.target is None
+        }
+        for plan in plans:  # a sequence with a target uses its target's vocabulary
+            plan.vocabulary = vocabularies.get(plan.target or plan.column)
+
+        spec = FieldSpec(plan.field for plan in plans)
+        too_big = [f.name for f in spec if f.vocab_size > _FLOAT32_MAX_VOCAB]
+        if too_big and np.dtype(self.dtype) == np.float32:
+            raise ValueError(
+                f"Columns {too_big} have a vocab_size above 2**24, whose indices float32 output "
+                "cannot hold exactly. Pass dtype=np.float64, or bound them with max_categories."
+            )
+
+        self._plans_ = plans
+        self._columns_ = columns
+        self.field_spec_ = spec
+        kept = {column: vocabulary.index.tolist() for column, vocabulary in vocabularies.items()}
+        self.vocabularies_ = {
+            plan.column: kept[plan.target or plan.column] for plan in plans if plan.vocabulary is not None
+        }
+        self.n_features_in_ = len(columns)
+        if has_names:
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def _check_params(self):
+        if self.numeric_encoding not in _NUMERIC_ENCODINGS:
+            raise ValueError(
+                f"numeric_encoding must be one of {_NUMERIC_ENCODINGS}, got {self.numeric_encoding!r}."
+            )
+        mf = self.min_frequency
+        if mf is not None:
+            if _is_int(mf):
+                if mf < 1:
+                    raise ValueError(f"min_frequency as an int must be >= 1, got {mf}.")
+            elif not (isinstance(mf, numbers.Real) and not isinstance(mf, (bool, np.bool_)) and 0 < mf < 1):
+                raise ValueError(
+                    "min_frequency must be None, an int >= 1 (a count) or a float in (0, 1) "
+                    f"(a fraction of the rows), got {mf!r}."
+                )
+        mc = self.max_categories
+        if mc is not None and not (_is_int(mc) and mc >= 1):
+            raise ValueError(f"max_categories must be None or an int >= 1, got {mc!r}.")
+        if self.handle_unknown not in ("oov", "error"):
+            raise ValueError(f"handle_unknown must be 'oov' or 'error', got {self.handle_unknown!r}.")
+        if self.encoded_missing_value not in ("own", "oov"):
+            raise ValueError(
+                f"encoded_missing_value must be 'own' or 'oov', got {self.encoded_missing_value!r}."
+            )
+        _check_max_len(self.max_len, "max_len")
+        _check_delimiter(self.delimiter, "delimiter")
+        try:
+            dtype = None if self.dtype is None else np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be np.float32 or np.float64, got {self.dtype!r}.")
+
+    def _frame(self, X):
+        """``X`` as a DataFrame, its column names, and whether they are real names."""
+        if sp.issparse(X):
+            raise TypeError(
+                "FieldEncoder does not accept sparse input; pass a DataFrame or a dense array "
+                "(e.g. X.toarray())."
+            )
+        if isinstance(X, pd.DataFrame):
+            if X.columns.has_duplicates:
+                dupes = X.columns[X.columns.duplicated()].unique().tolist()
+                raise ValueError(f"X has duplicate column names {dupes}; give every column a unique name.")
+            is_str = [isinstance(c, str) for c in X.columns]
+            if all(is_str) and len(is_str):
+                frame, has_names = X, True
+            elif any(is_str):
+                raise TypeError(
+                    "X column names must be all strings or all non-strings, got mixed types "
+                    f"{sorted({type(c).__name__ for c in X.columns})}. Convert them, e.g. "
+                    "X.columns = X.columns.astype(str)."
+                )
+            else:
+                frame = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
+                has_names = False
+        else:
+            array = np.asarray(X)
+            if array.ndim != 2:
+                raise ValueError(
+                    f"Expected a DataFrame or a 2-D array, got an array of shape {array.shape}. "
+                    "Reshape your data: use array.reshape(-1, 1) for a single column."
+                )
+            if is_complex_dtype(array.dtype):
+                raise ValueError("Complex data not supported by FieldEncoder.")
+            frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])], copy=False)
+            has_names = False
+        if frame.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
+            )
+        return frame, list(frame.columns), has_names
+
+    def _plan_columns(self, frame, columns):
+        """Decide each column's kind and options from the parameters and dtypes."""
+        categorical = _name_list(self.categorical, "categorical")
+        numeric = _name_list(self.numeric, "numeric")
+        sequence = _name_list(self.sequence, "sequence")
+        listed = {}
+        for param, names in (("categorical", categorical), ("numeric", numeric), ("sequence", sequence)):
+            for name in names:
+                if name in listed and listed[name] != param:
+                    raise ValueError(
+                        f"Column {name!r} is listed in both {listed[name]} and {param}; list it in one."
+                    )
+                listed[name] = param
+        unknown = [name for name in listed if name not in set(columns)]
+        if unknown:
+            raise ValueError(
+                f"Columns {unknown} given in categorical/numeric/sequence are not in X "
+                f"(columns: {columns[:20]}{' ...' if len(columns) > 20 else ''}). Fix the names."
+            )
+
+        plans = []
+        for column in columns:
+            series = frame[column]
+            kind = listed.get(column) or _infer_kind(series, column)
+            if kind == "numeric":
+                encoding = self.numeric_encoding
+                if isinstance(self.numeric, dict):
+                    encoding = self.numeric[column] if column in self.numeric else encoding
+                if encoding not in _NUMERIC_ENCODINGS:
+                    raise ValueError(
+                        f"numeric[{column!r}] must be one of {_NUMERIC_ENCODINGS}, got {encoding!r}."
+                    )
+                plans.append(_ColumnPlan(column, "numeric", encoding=encoding))
+            elif kind == "sequence":
+                options = self.sequence.get(column) if isinstance(self.sequence, dict) else None
+                options = {} if options is None else options
+                if not isinstance(options, dict) or set(options) - set(_SEQUENCE_OPTIONS):
+                    raise ValueError(
+                        f"sequence[{column!r}] must be a dict with keys among {_SEQUENCE_OPTIONS}, "
+                        f"got {options!r}."
+                    )
+                max_len = options.get("max_len", self.max_len)
+                delimiter = options.get("delimiter", self.delimiter)
+                _check_max_len(max_len, f"sequence[{column!r}]['max_len']")
+                _check_delimiter(delimiter, f"sequence[{column!r}]['delimiter']")
+                plans.append(
+                    _ColumnPlan(column, "sequence", max_len=max_len, delimiter=delimiter,
+                                target=options.get("target"))
+                )
+            else:
+                # Inference already rejects list cells; an explicit listing must be checked here.
+                if column in listed and is_object_dtype(series.dtype) and _list_cells(series).any():
+                    raise ValueError(
+                        f"Categorical column {column!r} holds list-like cells; pass it in "
+                        "sequence=[...] instead."
+                    )
+                plans.append(_ColumnPlan(column, "categorical"))
+
+        categorical_columns = {p.column for p in plans if p.kind == "categorical"}
+        for plan in plans:
+            if plan.target is not None and plan.target not in categorical_columns:
+                raise ValueError(
+                    f"sequence[{plan.column!r}]['target'] = {plan.target!r} must name a categorical "
+                    f"column of X; categorical columns are {sorted(categorical_columns)}."
+                )
+        return plans
+
+    def _vocabulary(self, counts, n_rows, missing_code):
+        """Keep the frequent values of ``counts`` in index order."""
+        values = _plain_index(counts.index)
+        freq = counts.to_numpy(dtype=np.int64)
+        # Descending count, ties broken by the string form so the order is deterministic.
+        order = np.argsort(np.array([str(v) for v in values], dtype=object), kind="stable")
+        order = order[np.argsort(-freq[order], kind="stable")]
+        if self.min_frequency is not None:
+            threshold = self.min_frequency
+            if not _is_int(threshold):
+                threshold = threshold * n_rows
+            order = order[freq[order] >= threshold]
+        if self.max_categories is not None:
+            order = order[: self.max_categories]
+        seen = values if self.handle_unknown == "error" else None
+        return _Vocabulary(values.take(order), seen, missing_code)
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Encode ``X`` into the fitted field layout.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with the columns seen in fit (selected by name; extra columns
+            are ignored).
+
+        Returns
+        -------
+        X_out : FieldArray of shape (n_samples, field_spec_.n_columns)
+            Indices and scaled values in the ``dtype`` given; a DataFrame with
+            ``attrs["skctr_field_spec"]`` under ``set_output(transform="pandas")``.
+        """
+        check_is_fitted(self, "field_spec_")
+        frame = self._transform_frame(X)
+        n = len(frame)
+        out = np.empty((n, self.field_spec_.n_columns), dtype=np.dtype(self.dtype))
+        slices = self.field_spec_.column_slices()
+        for plan in self._plans_:
+            where = slices[plan.column]
+            out[:, where] = plan.transform(frame[plan.column]).reshape(n, where.stop - where.start)
+
+        if self._pandas_output():
+            index = frame.index if isinstance(X, pd.DataFrame) else None
+            result = pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
+            result.attrs[SPEC_ATTR] = self.field_spec_
+            return result
+        return FieldArray(out, self.field_spec_)
+
+    def _transform_frame(self, X):
+        """Columns of ``X`` under their fitted names, matched by name or by position."""
+        fitted_names = hasattr(self, "feature_names_in_")
+        if isinstance(X, pd.DataFrame) and X.shape[1] and all(isinstance(c, str) for c in X.columns):
+            dupes = [c for c in X.columns[X.columns.duplicated()].unique() if c in self._columns_]
+            if dupes:
+                raise ValueError(f"X has duplicate column names {dupes}; give every column a unique name.")
+            if fitted_names:
+                absent = [c for c in self._columns_ if c not in X.columns]
+                if absent:
+                    raise ValueError(
+                        f"Columns {absent} seen in fit are missing from X; pass a DataFrame "
+                        "holding every column FieldEncoder was fitted on."
+                    )
+                return X
+            warnings.warn(
+                f"X has feature names, but {type(self).__name__} was fitted without feature names",
+                UserWarning,
+            )
+            frame = X
+        else:
+            frame, _, _ = self._frame(X)
+            if fitted_names:
+                warnings.warn(
+                    f"X does not have valid feature names, but {type(self).__name__} was fitted "
+                    "with feature names",
+                    UserWarning,
+                )
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return frame.set_axis(self._columns_, axis=1)
+
+    def _pandas_output(self):
+        config = getattr(self, "_sklearn_output_config", {}).get("transform")
+        return (config or get_config()["transform_output"]) == "pandas"
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Input column names; defaults to ``feature_names_in_`` (or
+            ``x0, x1, ...`` when fitted without names). When the encoder was
+            fitted with names, they must match.
+
+        Returns
+        -------
+        names : ndarray of str objects
+            The field name for one-column fields and ``f"{name}_{i}"`` for
+            the positions of sequence fields.
+        """
+        check_is_fitted(self, "field_spec_")
+        rename = {}
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            if input_features.ndim != 1 or len(input_features) != self.n_features_in_:
+                raise ValueError(
+                    "input_features should have length equal to the number of features seen "
+                    f"in fit ({self.n_features_in_}), got {input_features.shape}."
+                )
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and not np.array_equal(input_features, fitted):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            rename = dict(zip(self._columns_, (str(f) for f in input_features)))
+        names = []
+        for field in self.field_spec_:
+            name = rename.get(field.name, field.name)
+            if field.kind == "sequence":
+                names.extend(f"{name}_{i}" for i in range(field.max_len))
+            else:
+                names.append(name)
+        return np.asarray(names, dtype=object)
+
+
+def _name_list(value, param):
+    """The column names a categorical/numeric/sequence parameter lists (a dict lists its keys)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise ValueError(
+            f"{param} must be a list of column names, got the string {value!r}; use {param}=[{value!r}]."
+        )
+    try:
+        return list(value)
+    except TypeError:
+        raise ValueError(f"{param} must be None, a list of column names or a dict, got {value!r}.") from None
+
+
+def _check_max_len(value, param):
+    if value is not None and not (_is_int(value) and value >= 1):
+        raise ValueError(f"{param} must be None or an int >= 1, got {value!r}.")
+
+
+def _check_delimiter(value, param):
+    if not (isinstance(value, str) and value):
+        raise ValueError(f"{param} must be a non-empty string, got {value!r}.")
+
+
+def _list_cells(series):
+    """For each non-missing cell of an object column, whether it is a list, tuple or array."""
+    cells = series.to_numpy(dtype=object)
+    present = cells[~pd.isna(cells)] if len(cells) else cells
+    return np.fromiter((isinstance(v, _LIST_TYPES) for v in present), dtype=bool, count=len(present))
+
+
+def _infer_kind(series, column):
+    """The field kind a column's dtype implies."""
+    dtype = series.dtype
+    if is_complex_dtype(dtype):
+        raise ValueError(f"Complex data not supported: column {column!r} has dtype {dtype}.")
+    if isinstance(dtype, CategoricalDtype) or is_bool_dtype(dtype) or is_integer_dtype(dtype):
+        return "categorical"
+    if is_float_dtype(dtype):
+        return "numeric"
+    if is_object_dtype(dtype):
+        is_list = _list_cells(series)
+        if len(is_list) and is_list.all():
+            return "sequence"
+        if is_list.any():
+            raise ValueError(
+                f"Column {column!r} mixes list-like cells with scalars. Pass it in "
+                "sequence=[...] (strings are then split on the delimiter) or clean it."
+            )
+        return "categorical"
+    if is_string_dtype(dtype):
+        return "categorical"
+    raise ValueError(
+        f"Cannot infer how to encode column {column!r} of dtype {dtype}. Pass it in "
+        "categorical=[...] to use each distinct value as a category, or convert it "
+        "(e.g. datetimes to numeric features)."
+    )
