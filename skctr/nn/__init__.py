@@ -1,0 +1,26 @@
+"""Pure-torch networks: field embedding, students and ensemble frameworks (no skorch needed).
+
+Every framework module maps ``(ids, values)`` to ``(prediction_logit (B,),
+member_logits (B, K))`` and has ``loss(output, y)``; its ``embedding``
+attribute(s) carry the tables that the training loop regularises.
+"""
+from .embedding import FieldEmbedding
+from .kdef import KDEF, KNOWLEDGE_MODES, TEACHER_MODES, kdef_loss, teacher_logit
+from .layers import MLPBlock, xavier_init
+from .single import SingleNetwork
+from .students import available_students, create_student, register_student
+
+__all__ = [
+    "KDEF",
+    "KNOWLEDGE_MODES",
+    "TEACHER_MODES",
+    "FieldEmbedding",
+    "MLPBlock",
+    "SingleNetwork",
+    "available_students",
+    "create_student",
+    "kdef_loss",
+    "register_student",
+    "teacher_logit",
+    "xavier_init",
+]

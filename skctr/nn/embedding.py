@@ -1,0 +1,105 @@
+"""Field embedding: encoded field columns in, a (batch, fields, dim) tensor out."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..preprocessing import PAD_INDEX, FieldSpec
+
+
+class FieldEmbedding(nn.Module):
+    """Embeds every field of a :class:`~skctr.preprocessing.FieldSpec` into ``embedding_dim``.
+
+    All indexed fields share one table with a row offset per field, so a batch
+    costs a single lookup. A sequence field whose spec names a ``target`` uses
+    the target's rows. Numeric fields are ``x * w_f`` with one learned vector
+    per field. Sequences are pooled by the mean of their non-padding rows (an
+    empty sequence pools to zeros).
+
+    Parameters
+    ----------
+    field_spec : FieldSpec
+        Layout of the encoded input.
+    embedding_dim : int
+        Width D of every field embedding.
+    init_std : float, default=1e-4
+        Standard deviation of the normal initialisation of the table. The tiny
+        default is the CTR convention that lets the published baselines
+        converge; N(0, 1) loses about 0.01 AUC on Frappe.
+
+    Forward
+    -------
+    ids : LongTensor (B, n_id_columns)
+        Index columns in field order (see ``FieldSpec.split_columns``).
+    values : FloatTensor (B, n_numeric)
+        Numeric columns in field order.
+    returns : FloatTensor (B, F, D)
+    """
+
+    def __init__(self, field_spec: FieldSpec, embedding_dim: int, *, init_std: float = 1e-4):
+        super().__init__()
+        self.field_spec = field_spec
+        self.embedding_dim = embedding_dim
+        offsets, total_rows = {}, 0
+        for field in field_spec:
+            if field.is_indexed and field.target is None:
+                offsets[field.name] = total_rows
+                total_rows += field.vocab_size
+        column_offsets, sequence_columns, categorical_columns, order = [], [], [], []
+        column = 0
+        n_categorical = n_sequence = n_numeric = 0
+        for field in field_spec:
+            if field.kind == "numeric":
+                order.append(("numeric", n_numeric))
+                n_numeric += 1
+                continue
+            offset = offsets[field.target or field.name]
+            column_offsets.extend([offset] * field.max_len)
+            if field.kind == "sequence":
+                sequence_columns.append((column, column + field.max_len))
+                order.append(("sequence", n_sequence))
+                n_sequence += 1
+            else:
+                categorical_columns.append(column)
+                order.append(("categorical", n_categorical))
+                n_categorical += 1
+            column += field.max_len
+        self.num_fields = len(field_spec)
+        self.sequence_columns = sequence_columns
+        self.weight = nn.Parameter(torch.empty(total_rows, embedding_dim))
+        self.numeric_weight = nn.Parameter(torch.empty(n_numeric, embedding_dim))
+        self.register_buffer("column_offsets", torch.tensor(column_offsets, dtype=torch.long), persistent=False)
+        self.register_buffer("categorical_columns", torch.tensor(categorical_columns, dtype=torch.long), persistent=False)
+        # Outputs are produced grouped by kind (categorical, sequence, numeric); this permutation restores field order.
+        group_start = {"categorical": 0, "sequence": n_categorical, "numeric": n_categorical + n_sequence}
+        self.register_buffer(
+            "field_order",
+            torch.tensor([group_start[kind] + i for kind, i in order], dtype=torch.long),
+            persistent=False,
+        )
+        self.init_std = init_std
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=self.init_std)
+        if self.numeric_weight.numel():
+            # Each numeric field is a Linear(1, D) without bias in the CTR convention: xavier-normal.
+            nn.init.normal_(self.numeric_weight, std=(2.0 / (1 + self.embedding_dim)) ** 0.5)
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        parts = []
+        if ids.shape[1]:
+            rows = nn.functional.embedding(ids + self.column_offsets, self.weight)
+            parts.append(rows.index_select(1, self.categorical_columns))
+            for start, stop in self.sequence_columns:
+                mask = (ids[:, start:stop] != PAD_INDEX).unsqueeze(-1).to(rows.dtype)
+                summed = (rows[:, start:stop] * mask).sum(1)
+                parts.append((summed / mask.sum(1).clamp_min(1.0)).unsqueeze(1))
+        if values.shape[1]:
+            parts.append(values.unsqueeze(-1) * self.numeric_weight)
+        stacked = torch.cat(parts, dim=1)
+        return stacked.index_select(1, self.field_order)
+
+    def l2_penalty(self) -> torch.Tensor:
+        """Half the sum of squares of every embedding parameter (tables and numeric vectors)."""
+        return 0.5 * (self.weight.square().sum() + self.numeric_weight.square().sum())

@@ -1,0 +1,147 @@
+"""KDEF: the knowledge-driven ensemble framework (ALGORITHMS.md §1).
+
+K students read one shared field embedding. The abstract teacher is the
+students' collective prediction. Students learn from the labels, from the
+detached teacher (knowledge distillation, KD) and from their detached peers
+(deep mutual learning, DML); the examination mechanism weights the KD terms by
+a softmin over the students' batch soft-accuracy, so weaker students are
+taught more, and each student's DML terms by a softmax over its peers'
+scores, so it learns more from better peers.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..preprocessing import FieldSpec
+from .embedding import FieldEmbedding
+from .students import create_student
+
+KNOWLEDGE_MODES = ("kdef", "kd", "dml", "none")
+TEACHER_MODES = ("logit_mean", "prob_mean")
+
+
+def teacher_logit(student_logits: torch.Tensor, teacher: str = "logit_mean") -> torch.Tensor:
+    """The abstract teacher's logit from student logits (B, K).
+
+    ``"logit_mean"`` is sigma(mean of logits) as in the reference code;
+    ``"prob_mean"`` is the mean of probabilities as in the paper, returned as
+    its logit, computed stably in log space.
+    """
+    if teacher == "logit_mean":
+        return student_logits.mean(dim=1)
+    if teacher == "prob_mean":
+        log_k = torch.log(torch.tensor(float(student_logits.shape[1]), device=student_logits.device))
+        log_p = torch.logsumexp(F.logsigmoid(student_logits), dim=1) - log_k
+        log_not_p = torch.logsumexp(F.logsigmoid(-student_logits), dim=1) - log_k
+        return log_p - log_not_p
+    raise ValueError(f"teacher must be one of {TEACHER_MODES}, got {teacher!r}.")
+
+
+def kdef_loss(
+    student_logits: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    knowledge: str = "kdef",
+    examination: bool = True,
+    teacher: str = "logit_mean",
+) -> dict[str, torch.Tensor]:
+    """KDEF's training loss and its parts.
+
+    Parameters
+    ----------
+    student_logits : Tensor (B, K)
+    y : Tensor (B,) of 0/1 labels
+    knowledge : {"kdef", "kd", "dml", "none"}
+        Which knowledge terms are on (the paper's ablations; ``"none"`` is
+        mean fusion of independently trained students).
+    examination : bool
+        False sets every KD and DML weight to 1 (the paper's "w/o EM").
+    teacher : {"logit_mean", "prob_mean"}
+
+    Returns
+    -------
+    dict with ``loss`` (the total), ``label``, ``kd``, ``dml`` and ``scores``
+    (the examination score of each student, shape (K,)).
+    """
+    if knowledge not in KNOWLEDGE_MODES:
+        raise ValueError(f"knowledge must be one of {KNOWLEDGE_MODES}, got {knowledge!r}.")
+    y = y.to(student_logits.dtype).reshape(-1, 1)
+    n_students = student_logits.shape[1]
+    probs = torch.sigmoid(student_logits)
+    # Mean over batch and students equals (1/K) * sum_k BCE_mean(p_k, y).
+    label = F.binary_cross_entropy_with_logits(student_logits, y.expand_as(student_logits))
+    # Soft accuracy per student over the batch; deliberately not detached (reference behaviour).
+    scores = (1.0 - (y - probs).abs()).mean(dim=0)
+    zero = student_logits.new_zeros(())
+    kd = dml = zero
+    if knowledge in ("kdef", "kd"):
+        target = torch.sigmoid(teacher_logit(student_logits, teacher)).detach().unsqueeze(1)
+        per_student = (probs - target).square().mean(dim=0)
+        weights = torch.softmax(-scores, dim=0) if examination else torch.ones_like(scores)
+        kd = (weights * per_student).sum()
+    if knowledge in ("kdef", "dml") and n_students > 1:
+        # distances[i, k] = MSE(p_i, sg(p_k)): the learner i against its peer k.
+        distances = (probs.unsqueeze(2) - probs.detach().unsqueeze(1)).square().mean(dim=0)
+        off_diagonal = ~torch.eye(n_students, dtype=torch.bool, device=probs.device)
+        if examination:
+            gaps = scores.unsqueeze(0) - scores.unsqueeze(1)
+            weights = torch.softmax(gaps.masked_fill(~off_diagonal, float("-inf")), dim=1)
+        else:
+            weights = off_diagonal.to(probs.dtype)
+        dml = (weights * distances).sum(dim=1).mean()
+    return {"loss": label + kd + dml, "label": label, "kd": kd, "dml": dml, "scores": scores}
+
+
+class KDEF(nn.Module):
+    """The KDEF network: one shared :class:`FieldEmbedding` and K students.
+
+    Parameters
+    ----------
+    field_spec : FieldSpec
+    embedding_dim : int
+    students : sequence of str or (str, dict)
+        Registry names of the students, optionally with their own parameters.
+    shared_params : mapping, optional
+        Hyper-parameters (``hidden_units``, ``dropout``, ``batch_norm``) given
+        to every student that accepts them, under its own parameters.
+    knowledge, examination, teacher
+        See :func:`kdef_loss`.
+
+    Forward returns ``(teacher_logit (B,), student_logits (B, K))``.
+    """
+
+    def __init__(
+        self,
+        field_spec: FieldSpec,
+        embedding_dim: int,
+        students: Sequence,
+        *,
+        shared_params: Mapping | None = None,
+        knowledge: str = "kdef",
+        examination: bool = True,
+        teacher: str = "logit_mean",
+    ):
+        super().__init__()
+        if knowledge not in KNOWLEDGE_MODES:
+            raise ValueError(f"knowledge must be one of {KNOWLEDGE_MODES}, got {knowledge!r}.")
+        if teacher not in TEACHER_MODES:
+            raise ValueError(f"teacher must be one of {TEACHER_MODES}, got {teacher!r}.")
+        self.embedding = FieldEmbedding(field_spec, embedding_dim)
+        self.students = nn.ModuleList(
+            create_student(spec, len(field_spec), embedding_dim, shared_params) for spec in students
+        )
+        self.knowledge = knowledge
+        self.examination = examination
+        self.teacher = teacher
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor):
+        embeddings = self.embedding(ids, values)
+        student_logits = torch.stack([student(embeddings) for student in self.students], dim=1)
+        return teacher_logit(student_logits, self.teacher), student_logits
+
+    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
+        return kdef_loss(output[1], y, knowledge=self.knowledge, examination=self.examination, teacher=self.teacher)["loss"]

@@ -1,0 +1,42 @@
+"""The plain deep network (DNN) student."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..layers import MLPBlock
+from .registry import register_student
+
+
+@register_student("mlp")
+class MLPStudent(nn.Module):
+    """A multi-layer perceptron over the flattened field embedding.
+
+    Parameters
+    ----------
+    num_fields, embedding_dim : int
+        Shape of the field embedding it reads.
+    hidden_units : sequence of int, default=(400, 400, 400)
+        Hidden layer widths (the tuned DNN of the CTR benchmarks).
+    dropout : float, default=0.2
+        Dropout after each hidden layer.
+    batch_norm : bool, default=True
+        Batch normalisation before each activation.
+    """
+
+    def __init__(
+        self,
+        num_fields: int,
+        embedding_dim: int,
+        *,
+        hidden_units: Sequence[int] = (400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+    ):
+        super().__init__()
+        self.mlp = MLPBlock(num_fields * embedding_dim, hidden_units, 1, dropout=dropout, batch_norm=batch_norm)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.mlp(embeddings.flatten(1)).squeeze(-1)
