@@ -1,0 +1,417 @@
+"""The estimator core shared by every skctr classifier.
+
+The public estimators follow scikit-learn's conventions to the letter
+(parameters stored verbatim, validation in ``fit``, learned attributes ending
+in ``_``). Training itself runs in a skorch ``NeuralNetBinaryClassifier``
+subclass created in ``fit`` and kept as ``net_``: skorch supplies the loop,
+callbacks, history, device handling and CUDA-to-CPU unpickling, while this
+module supplies the fast tensor data path, the CTR training recipe and the
+per-member validation metrics.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch import NeuralNetBinaryClassifier
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochTimer,
+    GradientNormClipping,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
+from skorch.helper import predefined_split
+
+from ..nn import FieldEmbedding
+from ..preprocessing import FieldEncoder, FieldSpec, field_spec_of
+from ._callbacks import MemberScoring, member_scores
+from ._data import BatchIterator, FieldTensors
+
+#: Gradient-norm clipping threshold of the CTR training recipe (FuxiCTR's); without it the first epochs crawl.
+GRADIENT_CLIP_NORM = 10.0
+#: Learning-rate floor when the rate is divided by 10 after each non-improving epoch.
+MIN_LR = 1e-6
+#: An epoch counts as an improvement only if validation AUC rises by more than this.
+IMPROVEMENT_THRESHOLD = 1e-6
+
+
+class CTRNet(NeuralNetBinaryClassifier):
+    """skorch net running a skctr module with the CTR training recipe.
+
+    Each epoch: shuffled tensor-slice batches, Adam, gradient norm clipped at
+    10, ``embedding_l2 / 2 * sum(W**2)`` over every embedding table added to
+    the training loss, validation AUC/logloss of the prediction and every
+    member recorded, learning rate divided by 10 after each epoch without a
+    validation-AUC gain, stop after ``patience`` such epochs in a row, best
+    weights restored.
+    """
+
+    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.member_names = member_names
+        self.embedding_l2 = embedding_l2
+        self.patience = patience
+
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_scoring", MemberScoring(list(self.member_names))),
+            (
+                "lr_plateau",
+                LRScheduler(
+                    policy="ReduceLROnPlateau",
+                    monitor="valid_auc",
+                    mode="max",
+                    factor=0.1,
+                    patience=0,
+                    threshold=IMPROVEMENT_THRESHOLD,
+                    threshold_mode="abs",
+                    min_lr=MIN_LR,
+                ),
+            ),
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_auc",
+                    lower_is_better=False,
+                    patience=self.patience,
+                    threshold=IMPROVEMENT_THRESHOLD,
+                    threshold_mode="abs",
+                    load_best=True,
+                ),
+            ),
+            ("gradient_clipping", GradientNormClipping(GRADIENT_CLIP_NORM)),
+            ("print_log", PrintLog()),
+        ]
+        if self.verbose:
+            callbacks.insert(-1, ("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_iterator(self, dataset, training=False):
+        return BatchIterator(dataset, self.batch_size, shuffle=training, device=self.device)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self.module_.loss(y_pred, y_true)
+        if training and self.embedding_l2:
+            penalty = sum(m.l2_penalty() for m in self.module_.modules() if isinstance(m, FieldEmbedding))
+            loss = loss + self.embedding_l2 * penalty
+        return loss
+
+
+def resolve_device(device) -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def _check_number(name, value, kind, low=None, high=None, low_open=False, high_open=False):
+    valid = isinstance(value, kind) and not isinstance(value, (bool, np.bool_))
+    if valid and low is not None:
+        valid = value > low if low_open else value >= low
+    if valid and high is not None:
+        valid = value < high if high_open else value <= high
+    if not valid:
+        what = "an integer" if kind is numbers.Integral else "a number"
+        bounds = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else str(high) + (')' if high_open else ']')}"
+        raise ValueError(f"{name} must be {what} in {bounds}, got {value!r}.")
+
+
+def check_hidden_units(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(
+        isinstance(u, numbers.Integral) and not isinstance(u, bool) and u > 0 for u in value
+    ):
+        raise ValueError(f"{name} must be a sequence of positive integers such as (400, 400, 400), got {value!r}.")
+
+
+class CTRClassifierBase(ClassifierMixin, BaseEstimator):
+    """Fit/predict machinery shared by skctr's classifiers; not for direct use.
+
+    Subclasses define ``__init__`` (calling nothing, storing parameters),
+    ``_check_params()``, ``_module_config(field_spec)`` returning the module
+    factory and its keyword arguments, and ``_member_names()``.
+    """
+
+    # ------------------------------------------------------------------ parameters
+    def _check_core_params(self):
+        _check_number("embedding_dim", self.embedding_dim, numbers.Integral, 1)
+        check_hidden_units("hidden_units", self.hidden_units)
+        _check_number("dropout", self.dropout, numbers.Real, 0, 1, high_open=True)
+        if not isinstance(self.batch_norm, (bool, np.bool_)):
+            raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}.")
+        _check_number("lr", self.lr, numbers.Real, 0, low_open=True)
+        _check_number("batch_size", self.batch_size, numbers.Integral, 1)
+        _check_number("max_epochs", self.max_epochs, numbers.Integral, 1)
+        _check_number("patience", self.patience, numbers.Integral, 1)
+        _check_number("embedding_l2", self.embedding_l2, numbers.Real, 0)
+        _check_number("valid_size", self.valid_size, numbers.Real, 0, 1, low_open=True, high_open=True)
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}.") from None
+        if self.random_state is not None and not isinstance(self.random_state, (numbers.Integral, np.random.RandomState)):
+            raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {self.random_state!r}.")
+        _check_number("verbose", int(self.verbose) if isinstance(self.verbose, bool) else self.verbose, numbers.Integral, 0)
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise ValueError(f"callbacks must be None or a list of skorch callbacks, got {self.callbacks!r}.")
+
+    def _shared_params(self) -> dict:
+        return {"hidden_units": tuple(self.hidden_units), "dropout": self.dropout, "batch_norm": self.batch_norm}
+
+    # ------------------------------------------------------------------ data
+    def _fit_labels(self, y) -> np.ndarray:
+        name = type(self).__name__
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] == 0:
+            raise ValueError(f"{name} needs at least one sample; y is empty.")
+        if pd.isna(y).any():
+            raise ValueError(f"y contains missing values (NaN/None) at rows {np.flatnonzero(pd.isna(y))[:5].tolist()}; drop or label them.")
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(
+                f"{name} is a binary classifier: y must hold two class labels (e.g. 0/1 clicks), got {target_type} values."
+            )
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(
+                f"{name} needs exactly two classes in y, got {len(self.classes_)} class"
+                f"{'es' if len(self.classes_) != 1 else ''}: {self.classes_[:10].tolist()}."
+            )
+        return np.searchsorted(self.classes_, y).astype(np.float32)
+
+    def _fit_input(self, X) -> np.ndarray:
+        """Encode training input; learns ``encoder_`` (raw input only) and ``field_spec_``."""
+        spec = field_spec_of(X)
+        if spec is None:
+            self.encoder_ = FieldEncoder()
+            encoded = self.encoder_.fit_transform(X)
+            self.field_spec_ = self.encoder_.field_spec_
+            self.n_features_in_ = self.encoder_.n_features_in_
+            if hasattr(self.encoder_, "feature_names_in_"):
+                self.feature_names_in_ = self.encoder_.feature_names_in_
+        else:
+            self.encoder_ = None
+            self.field_spec_ = spec
+            encoded = np.asarray(X)
+            self.n_features_in_ = spec.n_columns
+            if isinstance(X, pd.DataFrame):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        if encoded.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__} needs at least one sample; X is empty.")
+        return encoded
+
+    def _encode(self, X) -> np.ndarray:
+        if self.encoder_ is not None:
+            if not isinstance(X, pd.DataFrame):
+                X = np.asarray(X)
+                if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                    raise ValueError(
+                        f"X has {X.shape[1] if X.ndim == 2 else X.shape} features, but {type(self).__name__} "
+                        f"is expecting {self.n_features_in_} features as input."
+                    )
+            return self.encoder_.transform(X)
+        encoded = np.asarray(X)
+        if encoded.ndim != 2 or encoded.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {encoded.shape[1] if encoded.ndim == 2 else encoded.shape} features, but "
+                f"{type(self).__name__} is expecting {self.n_features_in_} features as input."
+            )
+        return encoded
+
+    def _dataset(self, X) -> FieldTensors:
+        encoded = self._encode(X)
+        if encoded.shape[0] == 0:
+            raise ValueError(f"X is empty: {type(self).__name__} needs at least one sample to predict.")
+        return FieldTensors.from_array(encoded, self.field_spec_)
+
+    def _split(self, X_encoded, y_encoded, eval_set, seed):
+        if eval_set is not None:
+            if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
+                raise ValueError("eval_set must be a pair (X_valid, y_valid).")
+            X_valid, y_valid = eval_set
+            y_valid = column_or_1d(y_valid)
+            unknown = ~np.isin(y_valid, self.classes_)
+            if unknown.any():
+                raise ValueError(f"eval_set labels {np.unique(y_valid[unknown])[:5].tolist()} are not among the classes of y {self.classes_.tolist()}.")
+            valid = FieldTensors.from_array(self._encode(X_valid), self.field_spec_, np.searchsorted(self.classes_, y_valid))
+            if len(valid) != len(y_valid):
+                raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_valid)}.")
+            train = FieldTensors.from_array(X_encoded, self.field_spec_, y_encoded)
+        else:
+            rows = np.arange(len(y_encoded))
+            try:
+                train_rows, valid_rows = train_test_split(
+                    rows, test_size=self.valid_size, stratify=y_encoded, random_state=seed
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"Cannot hold out a stratified validation set of valid_size={self.valid_size} from "
+                    f"{len(rows)} samples ({error}). Pass eval_set=(X_valid, y_valid) or more data."
+                ) from None
+            train = FieldTensors.from_array(X_encoded[train_rows], self.field_spec_, y_encoded[train_rows])
+            valid = FieldTensors.from_array(X_encoded[valid_rows], self.field_spec_, y_encoded[valid_rows])
+        if torch.unique(valid.y).numel() < 2:
+            raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
+        return train, valid
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, eval_set=None):
+        """Fit the model, selecting epochs on validation AUC.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw impressions (an encoder is fitted and kept as ``encoder_``) or
+            the output of a fitted :class:`~skctr.preprocessing.FieldEncoder`.
+        y : array-like of shape (n_samples,)
+            Two class labels (0/1 clicks, booleans or any two values).
+        eval_set : tuple (X_valid, y_valid), optional
+            Validation data for early stopping and member scores. Without it a
+            stratified ``valid_size`` fraction of ``X`` is held out.
+
+        Returns
+        -------
+        self
+        """
+        self._check_core_params()
+        self._check_params()
+        y_encoded = self._fit_labels(y)
+        X_encoded = self._fit_input(X)
+        if X_encoded.shape[0] != y_encoded.shape[0]:
+            raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+        seed = (
+            self.random_state.randint(np.iinfo(np.int32).max)
+            if isinstance(self.random_state, np.random.RandomState)
+            else self.random_state
+        )
+        train, valid = self._split(X_encoded, y_encoded, eval_set, seed)
+        device = resolve_device(self.device)
+        factory, module_kwargs = self._module_config(self.field_spec_)
+        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.net_ = CTRNet(
+                factory,
+                **{f"module__{key}": value for key, value in module_kwargs.items()},
+                member_names=self._member_names(),
+                embedding_l2=self.embedding_l2,
+                patience=self.patience,
+                criterion=torch.nn.BCEWithLogitsLoss,
+                optimizer=torch.optim.Adam,
+                lr=self.lr,
+                batch_size=self.batch_size,
+                max_epochs=self.max_epochs,
+                train_split=predefined_split(valid),
+                callbacks=list(self.callbacks) if self.callbacks else None,
+                device=device,
+                verbose=int(self.verbose),
+            )
+            self.net_.fit(train, None)
+        # The validation set is no longer needed; keep it out of pickles.
+        self.net_.train_split = None
+        self._score_members(valid)
+        return self
+
+    def _score_members(self, valid: FieldTensors):
+        logits, member_logits = self._forward_dataset(valid)
+        probability = torch.sigmoid(logits).numpy()
+        members = torch.sigmoid(member_logits).numpy()
+        self.student_scores_ = member_scores(valid.y.numpy(), probability, members, self._member_names())
+
+    # ------------------------------------------------------------------ predict
+    def _forward_dataset(self, dataset: FieldTensors):
+        outputs = list(self.net_.forward_iter(dataset))
+        return torch.cat([o[0] for o in outputs]).float(), torch.cat([o[1] for o in outputs]).float()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logit of the positive class (``classes_[1]``) for each row."""
+        check_is_fitted(self, "net_")
+        return self._forward_dataset(self._dataset(X))[0].numpy().astype(np.float64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``."""
+        positive = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels, thresholding the positive-class probability at 0.5."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    def predict_proba_students(self, X) -> np.ndarray:
+        """Positive-class probability of every member network, shape (n_samples, n_members)."""
+        check_is_fitted(self, "net_")
+        return torch.sigmoid(self._forward_dataset(self._dataset(X))[1]).numpy().astype(np.float64)
+
+    @property
+    def history_(self):
+        """skorch training history: per epoch losses, validation AUC/logloss (overall and per member), lr, time."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
+
+
+CORE_PARAMETERS_DOC = """\
+    embedding_dim : int, default=16
+        Width of every field embedding.
+    hidden_units : sequence of int, default=(400, 400, 400)
+        Hidden layer widths of the MLP networks.
+    dropout : float, default=0.2
+        Dropout rate after each hidden layer.
+    batch_norm : bool, default=True
+        Batch normalisation before each hidden activation.
+    lr : float, default=1e-3
+        Initial Adam learning rate; divided by 10 (down to 1e-6) after every
+        epoch whose validation AUC does not improve.
+    batch_size : int, default=4096
+        Rows per training step.
+    max_epochs : int, default=100
+        Upper bound on epochs; early stopping usually ends training first.
+    patience : int, default=2
+        Stop after this many consecutive epochs without validation-AUC gain;
+        the best epoch's weights are restored.
+    embedding_l2 : float, default=0.05
+        Coefficient of ``embedding_l2 / 2 * sum(W**2)`` over the whole
+        embedding tables, added to every training step's loss (the CTR
+        benchmarks' embedding regulariser; it matters a lot on sparse ids).
+    valid_size : float, default=0.1
+        Fraction of the training rows held out, stratified, for early stopping
+        when ``fit`` gets no ``eval_set``.
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        ``"auto"`` uses CUDA when available. A model trained on a GPU
+        unpickles and predicts on a CPU-only machine.
+    random_state : int, RandomState or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. With an int, CPU training is reproducible.
+    verbose : int, default=0
+        0 is silent; 1 prints a table row per epoch and a progress bar.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks, run after the built-in ones."""
+
+
+def fill_doc(cls):
+    """Insert the shared parameter documentation into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("    {core_parameters}", CORE_PARAMETERS_DOC)
+    return cls

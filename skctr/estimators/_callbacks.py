@@ -1,0 +1,57 @@
+"""Training callbacks: validation metrics of the prediction and of every member network."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch.callbacks import Callback
+
+from ..metrics import binary_scores
+
+
+class MemberScoring(Callback):
+    """Records validation AUC and logloss of the prediction and of each member after every epoch.
+
+    Predictions are collected from the validation batches skorch already runs,
+    so scoring costs no extra forward pass. History keys: ``valid_auc``,
+    ``valid_logloss`` and, with more than one member, ``valid_auc_{name}`` /
+    ``valid_logloss_{name}`` per member name.
+    """
+
+    def __init__(self, member_names):
+        self.member_names = member_names
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._logits, self._member_logits = [], []
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if not training:
+            self._logits.append(y_pred[0].detach().float().cpu())
+            self._member_logits.append(y_pred[1].detach().float().cpu())
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None or not self._logits:
+            return
+        y = dataset_valid.y.numpy()
+        probability = torch.sigmoid(torch.cat(self._logits)).numpy()
+        auc, logloss = binary_scores(y, probability)
+        net.history.record("valid_auc", auc)
+        net.history.record("valid_logloss", logloss)
+        if len(self.member_names) > 1:
+            members = torch.sigmoid(torch.cat(self._member_logits)).numpy()
+            for name, column in zip(self.member_names, members.T):
+                auc, logloss = binary_scores(y, column)
+                net.history.record(f"valid_auc_{name}", auc)
+                net.history.record(f"valid_logloss_{name}", logloss)
+        self._logits, self._member_logits = [], []
+
+
+def member_scores(y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names):
+    """AUC and logloss of the prediction and of each member, as rows of a DataFrame."""
+    if len(member_names) == 1:
+        rows = {member_names[0]: binary_scores(y, probability)}
+    else:
+        rows = {"ensemble": binary_scores(y, probability)}
+        for name, column in zip(member_names, member_probabilities.T):
+            rows[name] = binary_scores(y, column)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["auc", "logloss"])

@@ -1,0 +1,77 @@
+"""The fast data path: encoded arrays become tensors once; batches are index slices."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..preprocessing import FieldSpec
+
+# Whole data sets up to this size are moved to a CUDA device once instead of batch by batch.
+_DEVICE_RESIDENT_BYTES = 2 * 1024**3
+
+
+class FieldTensors(torch.utils.data.Dataset):
+    """Encoded rows as three tensors: ``ids`` (int64), ``values`` (float32) and labels ``y``."""
+
+    def __init__(self, ids: torch.Tensor, values: torch.Tensor, y: torch.Tensor | None = None):
+        self.ids, self.values, self.y = ids, values, y
+
+    @classmethod
+    def from_array(cls, array, field_spec: FieldSpec, y=None) -> "FieldTensors":
+        """Split an encoded array by field kind, checking indices against the vocabularies."""
+        ids, values = field_spec.split_columns(array)
+        if not np.isfinite(values).all():
+            bad = [f.name for f, ok in zip([f for f in field_spec if not f.is_indexed], np.isfinite(values).all(0)) if not ok]
+            raise ValueError(f"Encoded numeric field(s) {bad} contain NaN or infinity; encode the data with FieldEncoder.")
+        if ids.size:
+            limits = np.concatenate([[f.vocab_size] * f.max_len for f in field_spec if f.is_indexed])
+            bad_columns = (ids.min(axis=0) < 0) | (ids.max(axis=0) >= limits)
+            if bad_columns.any():
+                names = np.concatenate([[f.name] * f.max_len for f in field_spec if f.is_indexed])
+                raise ValueError(
+                    f"Encoded field(s) {sorted(set(names[bad_columns]))} hold indices outside their vocabulary; "
+                    "the array was not produced by the FieldEncoder this model was fitted with."
+                )
+        y_tensor = None if y is None else torch.as_tensor(np.asarray(y, dtype=np.float32))
+        return cls(torch.from_numpy(ids), torch.from_numpy(values), y_tensor)
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def __getitem__(self, index):
+        X = {"ids": self.ids[index], "values": self.values[index]}
+        return X, (self.y[index] if self.y is not None else torch.zeros(()))
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.y) if t is not None)
+
+
+class BatchIterator:
+    """Yields ``({"ids", "values"}, y)`` batches by slicing tensors, shuffled with ``generator`` when asked.
+
+    On CUDA a data set that fits is copied to the device once; otherwise each
+    batch is gathered into pinned memory and copied without blocking.
+    """
+
+    def __init__(self, dataset: FieldTensors, batch_size: int, *, shuffle: bool, device, generator=None):
+        self.dataset, self.batch_size, self.shuffle, self.generator = dataset, batch_size, shuffle, generator
+        self.device = torch.device(device if device is not None else "cpu")
+        self._resident = self.device.type == "cpu" or dataset.nbytes() <= _DEVICE_RESIDENT_BYTES
+        tensors = (dataset.ids, dataset.values, dataset.y if dataset.y is not None else torch.zeros(len(dataset)))
+        self._tensors = tuple(t.to(self.device) for t in tensors) if self._resident else tensors
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                batch = tuple(t[start : start + self.batch_size] for t in self._tensors)
+            else:
+                index = order[start : start + self.batch_size].to(self._tensors[0].device)
+                batch = tuple(t.index_select(0, index) for t in self._tensors)
+            if not self._resident:
+                batch = tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
+            yield {"ids": batch[0], "values": batch[1]}, batch[2]

@@ -1,0 +1,191 @@
+"""KDEFClassifier: the knowledge-driven ensemble as a scikit-learn classifier."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..nn import KDEF, KNOWLEDGE_MODES, TEACHER_MODES
+from ..nn.students import parse_student
+from ._base import CTRClassifierBase, _check_number, fill_doc
+from .student import StudentClassifier, student_estimator
+
+DEFAULT_N_STUDENTS = 3
+
+
+@fill_doc
+class KDEFClassifier(CTRClassifierBase):
+    """Knowledge-driven ensemble (KDEF) of student networks for CTR prediction.
+
+    K students share one field embedding. Their collective prediction is an
+    abstract teacher; each student learns from the labels, from the detached
+    teacher (knowledge distillation) and from its detached peers (mutual
+    learning). The examination mechanism weights the teaching: a softmin over
+    the students' batch soft-accuracy for distillation (weaker students are
+    taught more), a softmax over peers' scores for mutual learning (students
+    learn more from better peers). All weights are derived, so the framework
+    has no loss coefficients to tune. See ALGORITHMS.md §1 and the KDEF paper.
+
+    Parameters
+    ----------
+    n_students : int or None, default=None
+        Number of students when ``students`` is a single network; None means 3.
+        With a list of students it must be None or equal the list's length.
+    students : str, (str, dict) or list of those, default="mlp"
+        The student networks by registry name, optionally with their own
+        parameters, e.g. ``[("mlp", {{"hidden_units": [400, 400]}}), "mlp"]``.
+    knowledge : {{"kdef", "kd", "dml", "none"}}, default="kdef"
+        Knowledge terms in the loss: both distillation and mutual learning,
+        only one of them, or none (the mean-fusion baseline).
+    examination : bool, default=True
+        False gives every distillation and mutual-learning term weight 1.
+    teacher : {{"logit_mean", "prob_mean"}}, default="logit_mean"
+        The teacher (and the ensemble's prediction): sigmoid of the mean
+        student logit, as in the reference code, or the mean probability, as
+        in the paper.
+    {core_parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive (click) class.
+    encoder_ : FieldEncoder or None
+        The encoder fitted on raw input; None when ``X`` came from a FieldEncoder.
+    field_spec_ : FieldSpec
+        Layout of the encoded input.
+    n_features_in_ : int
+        Number of input columns seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Input column names, when ``X`` had string column names.
+    net_ : skorch.NeuralNetBinaryClassifier
+        The trained skorch net; ``net_.module_`` is the :class:`skctr.nn.KDEF` module.
+    history_ : skorch.History
+        Per epoch: losses, ``valid_auc``/``valid_logloss`` of the ensemble and
+        ``valid_auc_student_k``/``valid_logloss_student_k`` of each student.
+    student_scores_ : DataFrame
+        Validation AUC and logloss of the ensemble and every student.
+    best_student_index_ : int
+        Index of the student with the best validation AUC.
+    best_student_ : StudentClassifier
+        That student with the shared embedding (and encoder), a fitted
+        standalone estimator: smaller and faster to serve.
+
+    See Also
+    --------
+    StudentClassifier : one network alone.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skctr import FieldEncoder, KDEFClassifier
+    >>> from skctr.datasets import make_ctr
+    >>> X, y = make_ctr(n_samples=3000, random_state=0)
+    >>> pipe = make_pipeline(FieldEncoder(), KDEFClassifier(n_students=2, hidden_units=(64,), max_epochs=2, random_state=0))
+    >>> pipe.fit(X, y).predict_proba(X.head(3)).shape
+    (3, 2)
+    >>> pipe[-1].best_student_.predict_proba(pipe[:-1].transform(X.head(3))).shape
+    (3, 2)
+    """
+
+    def __init__(
+        self,
+        n_students=None,
+        *,
+        students="mlp",
+        knowledge="kdef",
+        examination=True,
+        teacher="logit_mean",
+        embedding_dim=16,
+        hidden_units=(400, 400, 400),
+        dropout=0.2,
+        batch_norm=True,
+        lr=1e-3,
+        batch_size=4096,
+        max_epochs=100,
+        patience=2,
+        embedding_l2=0.05,
+        valid_size=0.1,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.n_students = n_students
+        self.students = students
+        self.knowledge = knowledge
+        self.examination = examination
+        self.teacher = teacher
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.embedding_l2 = embedding_l2
+        self.valid_size = valid_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _student_specs(self) -> list:
+        single = isinstance(self.students, str) or (
+            isinstance(self.students, tuple) and len(self.students) == 2 and isinstance(self.students[1], dict)
+        )
+        if self.n_students is not None:
+            _check_number("n_students", self.n_students, numbers.Integral, 1)
+        if single:
+            return [self.students] * (DEFAULT_N_STUDENTS if self.n_students is None else self.n_students)
+        specs = list(self.students)
+        if not specs:
+            raise ValueError("students must name at least one network.")
+        if self.n_students is not None and self.n_students != len(specs):
+            raise ValueError(
+                f"n_students={self.n_students} but students lists {len(specs)} networks; "
+                "leave n_students=None when listing students."
+            )
+        return specs
+
+    def _check_params(self):
+        for spec in self._student_specs():
+            parse_student(spec, "students")
+        if self.knowledge not in KNOWLEDGE_MODES:
+            raise ValueError(f"knowledge must be one of {KNOWLEDGE_MODES}, got {self.knowledge!r}.")
+        if not isinstance(self.examination, (bool, np.bool_)):
+            raise ValueError(f"examination must be True or False, got {self.examination!r}.")
+        if self.teacher not in TEACHER_MODES:
+            raise ValueError(f"teacher must be one of {TEACHER_MODES}, got {self.teacher!r}.")
+
+    def _member_names(self):
+        return [f"student_{k}" for k in range(len(self._student_specs()))]
+
+    def _module_config(self, field_spec):
+        return KDEF, {
+            "field_spec": field_spec,
+            "embedding_dim": self.embedding_dim,
+            "students": self._student_specs(),
+            "shared_params": self._shared_params(),
+            "knowledge": self.knowledge,
+            "examination": self.examination,
+            "teacher": self.teacher,
+        }
+
+    def fit(self, X, y, eval_set=None):
+        super().fit(X, y, eval_set=eval_set)
+        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
+        self.best_student_ = self.get_student(self.best_student_index_)
+        return self
+
+    fit.__doc__ = CTRClassifierBase.fit.__doc__
+
+    def get_student(self, index: int) -> StudentClassifier:
+        """Student ``index`` with the shared embedding, as a fitted standalone estimator."""
+        check_is_fitted(self, "net_")
+        module = self.net_.module_
+        if not 0 <= index < len(module.students):
+            raise IndexError(f"index must be in [0, {len(module.students)}), got {index}.")
+        scores = self.student_scores_.iloc[[index + 1]]
+        return student_estimator(self, module.embedding, module.students[index], scores)

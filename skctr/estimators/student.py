@@ -1,0 +1,147 @@
+"""A single network from the registry as a classifier: the baseline, and what ``best_student_`` is."""
+from __future__ import annotations
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ..nn import SingleNetwork
+from ..nn.students import parse_student, resolve_student_params
+from ._base import CTRClassifierBase, CTRNet, fill_doc
+
+
+@fill_doc
+class StudentClassifier(CTRClassifierBase):
+    """One CTR network (any registered student) on its own field embedding.
+
+    Trained alone it is the single-model baseline (``student="mlp"`` is the
+    DNN of the CTR benchmarks). An ensemble's ``best_student_`` and
+    ``get_student(k)`` are instances of this class, fitted by extraction.
+
+    Parameters
+    ----------
+    student : str or (str, dict), default="mlp"
+        Registry name of the network, optionally with its own parameters,
+        which take precedence over ``hidden_units``, ``dropout`` and
+        ``batch_norm``; see :func:`skctr.nn.available_students`.
+    {core_parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive (click) class.
+    encoder_ : FieldEncoder or None
+        The encoder fitted on raw input; None when ``X`` came from a FieldEncoder.
+    field_spec_ : FieldSpec
+        Layout of the encoded input the network reads.
+    n_features_in_ : int
+        Number of input columns seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Input column names, when ``X`` had string column names.
+    net_ : skorch.NeuralNetBinaryClassifier
+        The trained skorch net (``net_.module_`` is the torch module).
+    history_ : skorch.History
+        Per-epoch training loss, validation AUC/logloss, learning rate.
+    student_scores_ : DataFrame
+        Validation AUC and logloss of the restored best epoch.
+
+    See Also
+    --------
+    KDEFClassifier : an ensemble of such networks trained with knowledge transfer.
+
+    Examples
+    --------
+    >>> from skctr import StudentClassifier
+    >>> from skctr.datasets import make_ctr
+    >>> X, y = make_ctr(n_samples=3000, random_state=0)
+    >>> clf = StudentClassifier(hidden_units=(64, 64), max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X.head(2)).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        student="mlp",
+        *,
+        embedding_dim=16,
+        hidden_units=(400, 400, 400),
+        dropout=0.2,
+        batch_norm=True,
+        lr=1e-3,
+        batch_size=4096,
+        max_epochs=100,
+        patience=2,
+        embedding_l2=0.05,
+        valid_size=0.1,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.student = student
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.embedding_l2 = embedding_l2
+        self.valid_size = valid_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _check_params(self):
+        parse_student(self.student, "student")
+
+    def _member_names(self):
+        return [parse_student(self.student, "student")[0]]
+
+    def _module_config(self, field_spec):
+        return SingleNetwork, {
+            "field_spec": field_spec,
+            "embedding_dim": self.embedding_dim,
+            "student": self.student,
+            "shared_params": self._shared_params(),
+        }
+
+    def _adopt(self, ensemble, embedding, student, scores):
+        """Become a fitted estimator made of ``ensemble``'s ``embedding`` and ``student`` modules."""
+        check_is_fitted(ensemble, "net_")
+        for name in ("classes_", "encoder_", "field_spec_", "n_features_in_", "feature_names_in_"):
+            if hasattr(ensemble, name):
+                setattr(self, name, getattr(ensemble, name))
+        factory, module_kwargs = self._module_config(self.field_spec_)
+        self.net_ = CTRNet(
+            factory,
+            **{f"module__{key}": value for key, value in module_kwargs.items()},
+            member_names=self._member_names(),
+            embedding_l2=self.embedding_l2,
+            patience=self.patience,
+            criterion=torch.nn.BCEWithLogitsLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            device=ensemble.net_.device,
+            verbose=0,
+        )
+        with torch.random.fork_rng(devices=[]):
+            self.net_.initialize()
+        self.net_.module_.embedding.load_state_dict(embedding.state_dict())
+        self.net_.module_.student.load_state_dict(student.state_dict())
+        self.net_.module_.eval()
+        self.student_scores_ = scores
+        return self
+
+
+def student_estimator(ensemble, embedding, student, scores) -> StudentClassifier:
+    """A fitted StudentClassifier equal to ``student`` on ``embedding`` taken from a fitted ensemble."""
+    params = ensemble.get_params()
+    core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
+    spec = (student.registry_name, dict(student.student_params))
+    name, resolved = resolve_student_params(spec, ensemble._shared_params())
+    return StudentClassifier(student=(name, resolved), **core)._adopt(ensemble, embedding, student, scores)
