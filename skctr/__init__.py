@@ -1,3 +1,13 @@
-"""skctr: ensemble CTR prediction as scikit-learn estimators."""
+"""skctr: ensemble CTR prediction as scikit-learn estimators.
+
+Estimators: :class:`KDEFClassifier` (knowledge-driven ensemble) and
+:class:`StudentClassifier` (one network alone). Input: a raw DataFrame, or the
+output of :class:`FieldEncoder`.
+"""
+from .datasets import make_ctr
+from .estimators import KDEFClassifier, StudentClassifier
+from .preprocessing import FieldEncoder
 
 __version__ = "0.1.0"
+
+__all__ = ["FieldEncoder", "KDEFClassifier", "StudentClassifier", "make_ctr", "__version__"]
