@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetBinaryClassifier
@@ -180,17 +179,19 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{name} needs at least one sample; y is empty.")
         if pd.isna(y).any():
             raise ValueError(f"y contains missing values (NaN/None) at rows {np.flatnonzero(pd.isna(y))[:5].tolist()}; drop or label them.")
-        target_type = type_of_target(y, input_name="y")
+        target_type = type_of_target(y, input_name="y", raise_unknown=True)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"{name} is a binary classifier: y must hold two class labels (e.g. 0/1 clicks), got {target_type} values."
             )
         self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
+        if len(self.classes_) > 2:
             raise ValueError(
-                f"{name} needs exactly two classes in y, got {len(self.classes_)} class"
-                f"{'es' if len(self.classes_) != 1 else ''}: {self.classes_[:10].tolist()}."
+                f"Only binary classification is supported: {name} needs two classes in y, got "
+                f"{len(self.classes_)} classes: {self.classes_[:10].tolist()}."
             )
+        if len(self.classes_) < 2:
+            raise ValueError(f"{name} needs two classes in y, got 1 class: {self.classes_.tolist()}.")
         return np.searchsorted(self.classes_, y).astype(np.float32)
 
     def _fit_input(self, X) -> np.ndarray:
@@ -214,23 +215,26 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} needs at least one sample; X is empty.")
         return encoded
 
-    def _encode(self, X) -> np.ndarray:
-        if self.encoder_ is not None:
-            if not isinstance(X, pd.DataFrame):
-                X = np.asarray(X)
-                if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-                    raise ValueError(
-                        f"X has {X.shape[1] if X.ndim == 2 else X.shape} features, but {type(self).__name__} "
-                        f"is expecting {self.n_features_in_} features as input."
-                    )
-            return self.encoder_.transform(X)
-        encoded = np.asarray(X)
-        if encoded.ndim != 2 or encoded.shape[1] != self.n_features_in_:
+    def _check_width(self, X) -> None:
+        if X.ndim != 2:
             raise ValueError(
-                f"X has {encoded.shape[1] if encoded.ndim == 2 else encoded.shape} features, but "
-                f"{type(self).__name__} is expecting {self.n_features_in_} features as input."
+                f"Expected a 2-D table of rows, got an array of shape {X.shape}. Reshape your data, e.g. "
+                "X.reshape(1, -1) for a single row."
             )
-        return encoded
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input."
+            )
+
+    def _encode(self, X) -> np.ndarray:
+        if self.encoder_ is None:
+            encoded = np.asarray(X)
+            self._check_width(encoded)
+            return encoded
+        if not isinstance(X, pd.DataFrame):
+            X = np.asarray(X)
+            self._check_width(X)
+        return self.encoder_.transform(X)
 
     def _dataset(self, X) -> FieldTensors:
         encoded = self._encode(X)
@@ -252,21 +256,28 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_valid)}.")
             train = FieldTensors.from_array(X_encoded, self.field_spec_, y_encoded)
         else:
-            rows = np.arange(len(y_encoded))
-            try:
-                train_rows, valid_rows = train_test_split(
-                    rows, test_size=self.valid_size, stratify=y_encoded, random_state=seed
-                )
-            except ValueError as error:
-                raise ValueError(
-                    f"Cannot hold out a stratified validation set of valid_size={self.valid_size} from "
-                    f"{len(rows)} samples ({error}). Pass eval_set=(X_valid, y_valid) or more data."
-                ) from None
+            train_rows, valid_rows = self._stratified_holdout(y_encoded, seed)
             train = FieldTensors.from_array(X_encoded[train_rows], self.field_spec_, y_encoded[train_rows])
             valid = FieldTensors.from_array(X_encoded[valid_rows], self.field_spec_, y_encoded[valid_rows])
         if torch.unique(valid.y).numel() < 2:
             raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
         return train, valid
+
+    def _stratified_holdout(self, y_encoded, seed):
+        """Hold out ``valid_size`` of each class, at least one row of each, so validation AUC is defined."""
+        rng = np.random.RandomState(seed)
+        train_rows, valid_rows = [], []
+        for label in (0, 1):
+            rows = rng.permutation(np.flatnonzero(y_encoded == label))
+            if len(rows) < 2:
+                raise ValueError(
+                    f"Class {self.classes_[label]!r} has a single sample: it cannot be both trained on and held out "
+                    "for validation. Pass eval_set=(X_valid, y_valid) or more data."
+                )
+            n_valid = min(max(1, int(round(self.valid_size * len(rows)))), len(rows) - 1)
+            valid_rows.append(rows[:n_valid])
+            train_rows.append(rows[n_valid:])
+        return np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(valid_rows))
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, eval_set=None):
@@ -350,7 +361,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Class labels, thresholding the positive-class probability at 0.5."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
 
     def predict_proba_students(self, X) -> np.ndarray:
         """Positive-class probability of every member network, shape (n_samples, n_members)."""
