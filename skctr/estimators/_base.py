@@ -33,6 +33,7 @@ from skorch.helper import predefined_split
 
 from ..nn import FieldEmbedding
 from ..preprocessing import FieldEncoder, FieldSpec, field_spec_of
+from ._calibration import IDENTITY, fit_platt
 from ._callbacks import MemberScoring, member_scores
 from ._data import BatchIterator, FieldTensors
 
@@ -157,6 +158,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         _check_number("patience", self.patience, numbers.Integral, 1)
         _check_number("embedding_l2", self.embedding_l2, numbers.Real, 0)
         _check_number("valid_size", self.valid_size, numbers.Real, 0, 1, low_open=True, high_open=True)
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}.")
         if self.device != "auto":
             try:
                 torch.device(self.device)
@@ -339,20 +342,33 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         return self
 
     def _score_members(self, valid: FieldTensors):
+        """Fit the calibration (if asked) and score the prediction and every member on the validation data."""
         logits, member_logits = self._forward_dataset(valid)
-        probability = torch.sigmoid(logits).numpy()
-        members = torch.sigmoid(member_logits).numpy()
-        self.student_scores_ = member_scores(valid.y.numpy(), probability, members, self._member_names())
+        y = valid.y.numpy()
+        columns = [logits.numpy()] + list(member_logits.numpy().T)
+        self.calibration_ = np.array([fit_platt(z, y) if self.calibrate else IDENTITY for z in columns])
+        logits, member_logits = self._calibrated(logits, member_logits)
+        self.student_scores_ = member_scores(
+            y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names()
+        )
 
     # ------------------------------------------------------------------ predict
     def _forward_dataset(self, dataset: FieldTensors):
+        """Raw network logits: the prediction (n,) and every member (n, K)."""
         outputs = list(self.net_.forward_iter(dataset))
-        return torch.cat([o[0] for o in outputs]).float(), torch.cat([o[1] for o in outputs]).float()
+        return torch.cat([o[0] for o in outputs]).double(), torch.cat([o[1] for o in outputs]).double()
+
+    def _calibrated(self, logits, member_logits):
+        calibration = torch.as_tensor(self.calibration_, dtype=torch.float64)
+        return logits * calibration[0, 0] + calibration[0, 1], member_logits * calibration[1:, 0] + calibration[1:, 1]
+
+    def _predict_logits(self, X):
+        check_is_fitted(self, "net_")
+        return self._calibrated(*self._forward_dataset(self._dataset(X)))
 
     def decision_function(self, X) -> np.ndarray:
         """Logit of the positive class (``classes_[1]``) for each row."""
-        check_is_fitted(self, "net_")
-        return self._forward_dataset(self._dataset(X))[0].numpy().astype(np.float64)
+        return self._predict_logits(X)[0].numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``."""
@@ -366,8 +382,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
 
     def predict_proba_students(self, X) -> np.ndarray:
         """Positive-class probability of every member network, shape (n_samples, n_members)."""
-        check_is_fitted(self, "net_")
-        return torch.sigmoid(self._forward_dataset(self._dataset(X))[1]).numpy().astype(np.float64)
+        return torch.sigmoid(self._predict_logits(X)[1]).numpy()
 
     @property
     def history_(self):
@@ -411,6 +426,11 @@ CORE_PARAMETERS_DOC = """\
     valid_size : float, default=0.1
         Fraction of the training rows held out, stratified, for early stopping
         when ``fit`` gets no ``eval_set``.
+    calibrate : bool, default=True
+        After training, fit a scale and a shift of the logit (Platt scaling)
+        of the prediction and of every member on the validation data. Ranking
+        (AUC) is unchanged; logloss improves, since a network early-stopped on
+        AUC has trained past its logloss optimum and is overconfident.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         ``"auto"`` uses CUDA when available. A model trained on a GPU
         unpickles and predicts on a CPU-only machine.

@@ -26,8 +26,9 @@ class MemberScoring(Callback):
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         if not training:
-            self._logits.append(y_pred[0].detach().float().cpu())
-            self._member_logits.append(y_pred[1].detach().float().cpu())
+            # float64 before the sigmoid: float32 probabilities tie and shift the AUC by ~1e-5.
+            self._logits.append(y_pred[0].detach().double().cpu())
+            self._member_logits.append(y_pred[1].detach().double().cpu())
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None or not self._logits:

@@ -65,6 +65,9 @@ class KDEFClassifier(CTRClassifierBase):
         ``valid_auc_student_k``/``valid_logloss_student_k`` of each student.
     student_scores_ : DataFrame
         Validation AUC and logloss of the ensemble and every student.
+    calibration_ : ndarray of shape (n_students + 1, 2)
+        Scale and shift applied to the logit of the ensemble (row 0) and of
+        each student (identity when ``calibrate=False``).
     best_student_index_ : int
         Index of the student with the best validation AUC.
     best_student_ : StudentClassifier
@@ -106,6 +109,7 @@ class KDEFClassifier(CTRClassifierBase):
         patience=2,
         embedding_l2=0.05,
         valid_size=0.1,
+        calibrate=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -126,6 +130,7 @@ class KDEFClassifier(CTRClassifierBase):
         self.patience = patience
         self.embedding_l2 = embedding_l2
         self.valid_size = valid_size
+        self.calibrate = calibrate
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -188,4 +193,4 @@ class KDEFClassifier(CTRClassifierBase):
         if not 0 <= index < len(module.students):
             raise IndexError(f"index must be in [0, {len(module.students)}), got {index}.")
         scores = self.student_scores_.iloc[[index + 1]]
-        return student_estimator(self, module.embedding, module.students[index], scores)
+        return student_estimator(self, module.embedding, module.students[index], scores, self.calibration_[index + 1])

@@ -1,6 +1,7 @@
 """A single network from the registry as a classifier: the baseline, and what ``best_student_`` is."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -43,6 +44,9 @@ class StudentClassifier(CTRClassifierBase):
         Per-epoch training loss, validation AUC/logloss, learning rate.
     student_scores_ : DataFrame
         Validation AUC and logloss of the restored best epoch.
+    calibration_ : ndarray of shape (2, 2)
+        Scale and shift applied to the logit (rows: prediction, network;
+        identity when ``calibrate=False``).
 
     See Also
     --------
@@ -72,6 +76,7 @@ class StudentClassifier(CTRClassifierBase):
         patience=2,
         embedding_l2=0.05,
         valid_size=0.1,
+        calibrate=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -88,6 +93,7 @@ class StudentClassifier(CTRClassifierBase):
         self.patience = patience
         self.embedding_l2 = embedding_l2
         self.valid_size = valid_size
+        self.calibrate = calibrate
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -107,7 +113,7 @@ class StudentClassifier(CTRClassifierBase):
             "shared_params": self._shared_params(),
         }
 
-    def _adopt(self, ensemble, embedding, student, scores):
+    def _adopt(self, ensemble, embedding, student, scores, calibration):
         """Become a fitted estimator made of ``ensemble``'s ``embedding`` and ``student`` modules."""
         check_is_fitted(ensemble, "net_")
         for name in ("classes_", "encoder_", "field_spec_", "n_features_in_", "feature_names_in_"):
@@ -135,13 +141,14 @@ class StudentClassifier(CTRClassifierBase):
         self.net_.module_.student.load_state_dict(student.state_dict())
         self.net_.module_.eval()
         self.student_scores_ = scores
+        self.calibration_ = np.array([calibration, calibration])
         return self
 
 
-def student_estimator(ensemble, embedding, student, scores) -> StudentClassifier:
+def student_estimator(ensemble, embedding, student, scores, calibration) -> StudentClassifier:
     """A fitted StudentClassifier equal to ``student`` on ``embedding`` taken from a fitted ensemble."""
     params = ensemble.get_params()
     core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
     spec = (student.registry_name, dict(student.student_params))
     name, resolved = resolve_student_params(spec, ensemble._shared_params())
-    return StudentClassifier(student=(name, resolved), **core)._adopt(ensemble, embedding, student, scores)
+    return StudentClassifier(student=(name, resolved), **core)._adopt(ensemble, embedding, student, scores, calibration)

@@ -64,6 +64,8 @@ def parse_student(spec, parameter: str = "students") -> tuple[str, dict]:
         raise ValueError(
             f"{parameter}: each student is a registry name or a (name, params_dict) pair, got {spec!r}."
         )
+    if name not in _REGISTRY:
+        raise ValueError(f"{parameter}: Unknown student {name!r}; available: {available_students()}.")
     known = student_hyperparameters(name)
     unknown = sorted(set(params) - set(known))
     if unknown:
