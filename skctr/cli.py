@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("demo", help="train KDEFClassifier and report ensemble, students and serving speed")
     run.add_argument("--data", help="a .parquet or .csv file of impressions (default: synthetic make_ctr data)")
     run.add_argument("--label", default="label", help="the 0/1 click column of --data (default: label)")
-    run.add_argument("--n-samples", type=int, default=200_000, help="rows of synthetic data (default: 200000)")
+    run.add_argument("--n-samples", type=int, default=100_000, help="rows of synthetic data (default: 100000)")
     run.add_argument("--n-students", type=int, default=3, help="number of students (default: 3)")
     run.add_argument("--max-epochs", type=int, default=100, help="epoch limit (default: 100; early stopping ends sooner)")
     run.add_argument("--test-size", type=float, default=0.2, help="fraction of rows held out for the report (default: 0.2)")

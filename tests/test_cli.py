@@ -11,21 +11,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from skctr import KDEFClassifier, StudentClassifier, make_ctr
 from skctr.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # The test machine's cores are shared with other jobs; torch's intra-op threads then spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def check_report(output: str, n_held_out: int):

@@ -50,16 +50,6 @@ def check_proba(proba, n_rows):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # The test machine's cores are shared with other jobs; torch's intra-op threads then spin
-    # and a tiny fit takes seconds instead of a fraction of one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     """(X_train, X_new, y_train, y_new): make_ctr category columns and 0/1 clicks."""

@@ -32,7 +32,7 @@ from skorch.callbacks import (
 from skorch.helper import predefined_split
 
 from ..nn import FieldEmbedding
-from ..preprocessing import FieldEncoder, FieldSpec, field_spec_of
+from ..preprocessing import FieldEncoder, field_spec_of
 from ._calibration import IDENTITY, fit_platt
 from ._callbacks import MemberScoring, member_scores
 from ._data import BatchIterator, FieldTensors
@@ -266,6 +266,25 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
         return train, valid
 
+    def _make_net(self, device, *, train_split, callbacks=None, verbose=0) -> CTRNet:
+        factory, module_kwargs = self._module_config(self.field_spec_)
+        return CTRNet(
+            factory,
+            **{f"module__{key}": value for key, value in module_kwargs.items()},
+            member_names=self._member_names(),
+            embedding_l2=self.embedding_l2,
+            patience=self.patience,
+            criterion=torch.nn.BCEWithLogitsLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=train_split,
+            callbacks=list(callbacks) if callbacks else None,
+            device=device,
+            verbose=int(verbose),
+        )
+
     def _stratified_holdout(self, y_encoded, seed):
         """Hold out ``valid_size`` of each class, at least one row of each, so validation AUC is defined."""
         rng = np.random.RandomState(seed)
@@ -314,27 +333,11 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         )
         train, valid = self._split(X_encoded, y_encoded, eval_set, seed)
         device = resolve_device(self.device)
-        factory, module_kwargs = self._module_config(self.field_spec_)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.net_ = CTRNet(
-                factory,
-                **{f"module__{key}": value for key, value in module_kwargs.items()},
-                member_names=self._member_names(),
-                embedding_l2=self.embedding_l2,
-                patience=self.patience,
-                criterion=torch.nn.BCEWithLogitsLoss,
-                optimizer=torch.optim.Adam,
-                lr=self.lr,
-                batch_size=self.batch_size,
-                max_epochs=self.max_epochs,
-                train_split=predefined_split(valid),
-                callbacks=list(self.callbacks) if self.callbacks else None,
-                device=device,
-                verbose=int(self.verbose),
-            )
+            self.net_ = self._make_net(device, train_split=predefined_split(valid), callbacks=self.callbacks, verbose=self.verbose)
             self.net_.fit(train, None)
         # The validation set is no longer needed; keep it out of pickles.
         self.net_.train_split = None

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..nn import SingleNetwork
 from ..nn.students import parse_student, resolve_student_params
-from ._base import CTRClassifierBase, CTRNet, fill_doc
+from ._base import CTRClassifierBase, fill_doc
 
 
 @fill_doc
@@ -119,22 +119,7 @@ class StudentClassifier(CTRClassifierBase):
         for name in ("classes_", "encoder_", "field_spec_", "n_features_in_", "feature_names_in_"):
             if hasattr(ensemble, name):
                 setattr(self, name, getattr(ensemble, name))
-        factory, module_kwargs = self._module_config(self.field_spec_)
-        self.net_ = CTRNet(
-            factory,
-            **{f"module__{key}": value for key, value in module_kwargs.items()},
-            member_names=self._member_names(),
-            embedding_l2=self.embedding_l2,
-            patience=self.patience,
-            criterion=torch.nn.BCEWithLogitsLoss,
-            optimizer=torch.optim.Adam,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            train_split=None,
-            device=ensemble.net_.device,
-            verbose=0,
-        )
+        self.net_ = self._make_net(ensemble.net_.device, train_split=None)
         with torch.random.fork_rng(devices=[]):
             self.net_.initialize()
         self.net_.module_.embedding.load_state_dict(embedding.state_dict())
