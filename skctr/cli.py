@@ -44,15 +44,17 @@ def _parameter_count(estimator) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    truth = None
     if args.data is None:
-        X, y = make_ctr(n_samples=args.n_samples, cardinality=(5, 200), random_state=args.seed)
+        X, y, truth = make_ctr(n_samples=args.n_samples, cardinality=(5, 200), return_truth=True, random_state=args.seed)
         source = f"make_ctr(n_samples={args.n_samples}, cardinality=(5, 200), random_state={args.seed})"
     else:
         X, y = _read_table(Path(args.data), args.label)
         source = f"{args.data} (label {args.label!r})"
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=args.test_size, stratify=y, random_state=args.seed
+    rows_train, rows_test = train_test_split(
+        np.arange(len(y)), test_size=args.test_size, stratify=y, random_state=args.seed
     )
+    X_train, X_test, y_train, y_test = X.iloc[rows_train], X.iloc[rows_test], y.iloc[rows_train], y.iloc[rows_test]
     print(f"data: {source}: {len(X_train)} training rows, {len(X_test)} held-out rows, {X.shape[1]} columns")
     model = KDEFClassifier(
         n_students=args.n_students, max_epochs=args.max_epochs, random_state=args.seed, verbose=args.verbose
@@ -70,6 +72,9 @@ def demo(args: argparse.Namespace) -> int:
     student_auc, student_logloss = binary_scores(y_test, student.predict_proba(X_test)[:, 1])
     print(f"\nheld-out rows: ensemble AUC {ensemble_auc:.4f} logloss {ensemble_logloss:.4f}; "
           f"best student (#{model.best_student_index_}) AUC {student_auc:.4f} logloss {student_logloss:.4f}")
+    if truth is not None:
+        bayes_auc, bayes_logloss = binary_scores(y_test, truth[rows_test])
+        print(f"(the synthetic data's true click probabilities reach AUC {bayes_auc:.4f} logloss {bayes_logloss:.4f})")
 
     ensemble_time = _best_time(lambda: model.predict_proba(X_test))
     student_time = _best_time(lambda: student.predict_proba(X_test))
