@@ -387,6 +387,13 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         """Positive-class probability of every member network, shape (n_samples, n_members)."""
         return torch.sigmoid(self._predict_logits(X)[1]).numpy()
 
+    def student_modules(self) -> list[tuple[str, torch.nn.Module]]:
+        """The fitted member networks as ``(name, torch module)`` pairs, e.g. for diagnostics."""
+        check_is_fitted(self, "net_")
+        module = self.net_.module_
+        members = module.students if hasattr(module, "students") else [module.student]
+        return list(zip(self._member_names(), members))
+
     @property
     def history_(self):
         """skorch training history: per epoch losses, validation AUC/logloss (overall and per member), lr, time."""

@@ -12,6 +12,8 @@ from ._base import CTRClassifierBase, _check_number, fill_doc
 from .student import StudentClassifier, student_estimator
 
 DEFAULT_N_STUDENTS = 3
+#: Named student line-ups. "latest" is the paper's heterogeneous KDEF (PNN + FINAL + ECN, "KDEF_Latest").
+STUDENT_PRESETS = {"latest": ("pnn", "final", "ecn")}
 
 
 @fill_doc
@@ -34,7 +36,9 @@ class KDEFClassifier(CTRClassifierBase):
         With a list of students it must be None or equal the list's length.
     students : str, (str, dict) or list of those, default="mlp"
         The student networks by registry name, optionally with their own
-        parameters, e.g. ``[("mlp", {{"hidden_units": [400, 400]}}), "mlp"]``.
+        parameters, e.g. ``[("mlp", {{"hidden_units": [400, 400]}}), "mlp"]``,
+        or a preset: ``"latest"`` is the paper's heterogeneous line-up
+        ``["pnn", "final", "ecn"]``.
     knowledge : {{"kdef", "kd", "dml", "none"}}, default="kdef"
         Knowledge terms in the loss: both distillation and mutual learning,
         only one of them, or none (the mean-fusion baseline).
@@ -137,6 +141,13 @@ class KDEFClassifier(CTRClassifierBase):
         self.callbacks = callbacks
 
     def _student_specs(self) -> list:
+        if isinstance(self.students, str) and self.students in STUDENT_PRESETS:
+            if self.n_students is not None and self.n_students != len(STUDENT_PRESETS[self.students]):
+                raise ValueError(
+                    f"students={self.students!r} is a line-up of {len(STUDENT_PRESETS[self.students])} networks; "
+                    f"leave n_students=None (got {self.n_students})."
+                )
+            return list(STUDENT_PRESETS[self.students])
         single = isinstance(self.students, str) or (
             isinstance(self.students, tuple) and len(self.students) == 2 and isinstance(self.students[1], dict)
         )
