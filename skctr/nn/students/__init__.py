@@ -1,5 +1,10 @@
 """Student networks, looked up by name. One import line per network registers it."""
+from . import autoint  # noqa: F401
+from . import ecn  # noqa: F401
+from . import final  # noqa: F401
+from . import finalmlp  # noqa: F401
 from . import mlp  # noqa: F401
+from . import pnn  # noqa: F401
 from .registry import (
     SHARED_PARAMS,
     available_students,
