@@ -20,8 +20,18 @@ from sklearn.metrics import log_loss, roc_auc_score
 from skctr import KDEFClassifier, StudentClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"kdef": KDEFClassifier, "student": StudentClassifier}
-LABELS = {"kdef": "KDEFClassifier() (3 MLP students)", "student": "StudentClassifier() (one MLP)"}
+MODELS = {
+    "kdef": lambda seed: KDEFClassifier(random_state=seed),
+    "kdef6": lambda seed: KDEFClassifier(n_students=6, random_state=seed),
+    "latest": lambda seed: KDEFClassifier(students="latest", random_state=seed),
+    "student": lambda seed: StudentClassifier(random_state=seed),
+}
+LABELS = {
+    "kdef": "KDEFClassifier() (3 MLP students)",
+    "kdef6": "KDEFClassifier(n_students=6)",
+    "latest": 'KDEFClassifier(students="latest") (PNN, FINAL, ECN)',
+    "student": "StudentClassifier() (one MLP)",
+}
 
 
 def scores(y, p):
@@ -30,7 +40,7 @@ def scores(y, p):
 
 def run(name, seed, splits):
     (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = splits
-    model = MODELS[name](random_state=seed)
+    model = MODELS[name](seed)
     start = time.perf_counter()
     model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
     seconds = time.perf_counter() - start
@@ -41,7 +51,7 @@ def run(name, seed, splits):
         "fit_seconds": round(seconds, 1), "seconds_per_epoch": round(float(np.mean(history[:, "dur"])), 1),
     }
     row["test_auc"], row["test_logloss"] = scores(y_test, model.predict_proba(X_test)[:, 1])
-    if name == "kdef":
+    if isinstance(model, KDEFClassifier):
         row["best_student"] = model.best_student_index_
         row["best_student_test_auc"], row["best_student_test_logloss"] = scores(
             y_test, model.best_student_.predict_proba(X_test)[:, 1]

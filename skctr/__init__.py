@@ -1,13 +1,14 @@
 """skctr: ensemble CTR prediction as scikit-learn estimators.
 
 Estimators: :class:`KDEFClassifier` (knowledge-driven ensemble) and
-:class:`StudentClassifier` (one network alone). Input: a raw DataFrame, or the
+:class:`FINALClassifier` (FINAL 1B/2B) and :class:`StudentClassifier`
+(one network alone). Input: a raw DataFrame, or the
 output of :class:`FieldEncoder`.
 """
 from .datasets import make_ctr
-from .estimators import KDEFClassifier, StudentClassifier
+from .estimators import FINALClassifier, KDEFClassifier, StudentClassifier
 from .preprocessing import FieldEncoder
 
 __version__ = "0.1.0"
 
-__all__ = ["FieldEncoder", "KDEFClassifier", "StudentClassifier", "make_ctr", "__version__"]
+__all__ = ["FINALClassifier", "FieldEncoder", "KDEFClassifier", "StudentClassifier", "make_ctr", "__version__"]

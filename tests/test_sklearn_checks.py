@@ -1,7 +1,7 @@
 """scikit-learn's own estimator checks on the classifiers (FieldEncoder's are in test_field_encoder.py)."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skctr import KDEFClassifier, StudentClassifier
+from skctr import FINALClassifier, KDEFClassifier, StudentClassifier
 
 # Small networks, a larger learning rate and no embedding penalty so that the checks' tiny data sets
 # (tens of rows of dense floats) are learned in a few epochs.
@@ -9,7 +9,11 @@ SMALL = dict(hidden_units=(16,), max_epochs=20, batch_size=64, lr=0.01, embeddin
 
 
 @parametrize_with_checks(
-    [KDEFClassifier(n_students=2, **SMALL), StudentClassifier(**SMALL)],
+    [
+        KDEFClassifier(n_students=2, **SMALL),
+        StudentClassifier(**SMALL),
+        FINALClassifier(block2_hidden_units=(8,), **SMALL),
+    ],
     expected_failed_checks=lambda estimator: {
         # float32 matrix products round differently with the number of rows in a batch, so a row's
         # probability may move by one float32 ulp (about 1e-7) between a full and a partial batch;

@@ -1,0 +1,164 @@
+"""FINALClassifier: the factorized interaction network on its own, 1 block or 2 with self-distillation."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..nn.final_net import FINALNet
+from ._base import CTRClassifierBase, check_hidden_units, fill_doc
+from .student import StudentClassifier, student_estimator
+
+GATE_INITS = ("identity", "default")
+RESIDUALS = ("concat", "sum")
+
+
+@fill_doc
+class FINALClassifier(CTRClassifierBase):
+    """FINAL: factorized interaction layers, a field gate and 2-block self-distillation (FINAL 2B).
+
+    Block 1 reads the field-gated embedding, block 2 the raw one; the
+    prediction is sigmoid of the mean of their logits, and each block is also
+    trained towards that detached prediction (ALGORITHMS.md §3.4). With
+    ``blocks=1`` it is FINAL 1B with a plain BCE loss.
+
+    Parameters
+    ----------
+    blocks : {{1, 2}}, default=2
+        FINAL 1B or 2B.
+    block2_hidden_units : sequence of int, default=(400,)
+        Layer widths of block 2 (block 1 uses ``hidden_units``).
+    residual : {{"concat", "sum"}}, default="concat"
+        Factorized interaction output ``[h2, h1*h2]`` (same parameters as a
+        Linear layer) or ``h2 + h1*h2``.
+    field_gate : bool, default=True
+        Gate block 1's input with a learned mixing of the fields.
+    gate_init : {{"identity", "default"}}, default="identity"
+        ``"identity"`` (W=0, b=1, the authors' intent) or ``"default"``
+        (xavier W, zero b, what RecZoo's published runs actually had).
+    {core_parameters}
+
+    The defaults ``hidden_units=(400, 400)``, ``dropout=0.1`` and
+    ``embedding_l2=0.1`` are the tuned BARS FINAL 2B settings on Frappe.
+
+    Attributes
+    ----------
+    classes_, encoder_, field_spec_, n_features_in_, feature_names_in_, net_, history_
+        As in :class:`KDEFClassifier`.
+    student_scores_ : DataFrame
+        Validation AUC and logloss of the prediction and of each block.
+    calibration_ : ndarray of shape (blocks + 1, 2)
+        Scale and shift of the logit of the prediction and of each block.
+    best_student_index_ : int
+        The block (0 or 1) with the better validation AUC.
+    best_student_ : StudentClassifier
+        That block with the embedding as a fitted one-block FINAL estimator.
+
+    Examples
+    --------
+    >>> from skctr import FINALClassifier, make_ctr
+    >>> X, y = make_ctr(n_samples=3000, random_state=0)
+    >>> clf = FINALClassifier(hidden_units=(32, 32), block2_hidden_units=(16,), max_epochs=2, random_state=0).fit(X, y)
+    >>> list(clf.student_scores_.index)
+    ['ensemble', 'block_1', 'block_2']
+    >>> clf.best_student_.predict_proba(X.head(2)).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        blocks=2,
+        *,
+        block2_hidden_units=(400,),
+        residual="concat",
+        field_gate=True,
+        gate_init="identity",
+        embedding_dim=16,
+        hidden_units=(400, 400),
+        dropout=0.1,
+        batch_norm=True,
+        lr=1e-3,
+        batch_size=4096,
+        max_epochs=100,
+        patience=2,
+        embedding_l2=0.1,
+        valid_size=0.1,
+        calibrate=True,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.blocks = blocks
+        self.block2_hidden_units = block2_hidden_units
+        self.residual = residual
+        self.field_gate = field_gate
+        self.gate_init = gate_init
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.embedding_l2 = embedding_l2
+        self.valid_size = valid_size
+        self.calibrate = calibrate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _check_params(self):
+        if self.blocks not in (1, 2) or isinstance(self.blocks, bool):
+            raise ValueError(f"blocks must be 1 or 2, got {self.blocks!r}.")
+        check_hidden_units("block2_hidden_units", self.block2_hidden_units)
+        if self.residual not in RESIDUALS:
+            raise ValueError(f"residual must be one of {RESIDUALS}, got {self.residual!r}.")
+        if not isinstance(self.field_gate, (bool, np.bool_)):
+            raise ValueError(f"field_gate must be True or False, got {self.field_gate!r}.")
+        if self.gate_init not in GATE_INITS:
+            raise ValueError(f"gate_init must be one of {GATE_INITS}, got {self.gate_init!r}.")
+        if self.residual == "concat":
+            for name, units in (("hidden_units", self.hidden_units), ("block2_hidden_units", self.block2_hidden_units)):
+                if any(u % 2 for u in units):
+                    raise ValueError(f"{name} must hold even widths with residual='concat', got {tuple(units)}.")
+
+    def _member_names(self):
+        return ["block_1", "block_2"][: self.blocks]
+
+    def _module_config(self, field_spec):
+        params = {
+            "hidden_units": tuple(self.hidden_units),
+            "dropout": self.dropout,
+            "batch_norm": self.batch_norm,
+            "residual": self.residual,
+            "field_gate": self.field_gate,
+            "gate_init": self.gate_init,
+            "blocks": self.blocks,
+            "block2_hidden_units": tuple(self.block2_hidden_units),
+        }
+        return FINALNet, {"field_spec": field_spec, "embedding_dim": self.embedding_dim, "final_params": params}
+
+    def student_modules(self):
+        check_is_fitted(self, "net_")
+        return [("final", self.net_.module_.final)]
+
+    def fit(self, X, y, eval_set=None):
+        super().fit(X, y, eval_set=eval_set)
+        aucs = self.student_scores_["auc"].to_numpy()
+        self.best_student_index_ = int(np.nanargmax(aucs[1:])) if self.blocks == 2 else 0
+        self.best_student_ = self.get_student(self.best_student_index_)
+        return self
+
+    fit.__doc__ = CTRClassifierBase.fit.__doc__
+
+    def get_student(self, index: int) -> StudentClassifier:
+        """Block ``index`` (0 or 1) with the embedding, as a fitted standalone estimator."""
+        check_is_fitted(self, "net_")
+        if not 0 <= index < self.blocks:
+            raise IndexError(f"index must be in [0, {self.blocks}), got {index}.")
+        module = self.net_.module_
+        row = index + 1 if self.blocks == 2 else 0
+        scores = self.student_scores_.iloc[[row]]
+        return student_estimator(self, module.embedding, module.block_as_student(index), scores, self.calibration_[index + 1])
