@@ -1,10 +1,14 @@
 """Student networks, looked up by name. One import line per network registers it."""
 from . import autoint  # noqa: F401
+from . import dcnv2  # noqa: F401
+from . import deepfm  # noqa: F401
 from . import ecn  # noqa: F401
 from . import final  # noqa: F401
 from . import finalmlp  # noqa: F401
 from . import mlp  # noqa: F401
 from . import pnn  # noqa: F401
+from . import wide_deep  # noqa: F401
+from . import xdeepfm  # noqa: F401
 from .registry import (
     SHARED_PARAMS,
     available_students,
