@@ -541,3 +541,11 @@ def test_numeric_and_sequence_columns(kind, data):
 
     pipe = Pipeline([("fields", FieldEncoder()), ("clf", make(kind))]).fit(X_fit, y_train)
     np.testing.assert_array_equal(pipe.predict_proba(X_pred), est.predict_proba(X_pred))
+
+
+def test_kdef_with_one_student_is_the_single_model(data):
+    X, _, y, _ = data
+    model = KDEFClassifier(n_students=1, hidden_units=(16,), max_epochs=2, batch_size=512, random_state=0, device="cpu")
+    model.fit(X, y)
+    assert list(model.student_scores_.index) == ["ensemble", "student_0"]
+    np.testing.assert_allclose(model.best_student_.predict_proba(X), model.predict_proba(X), atol=1e-6)

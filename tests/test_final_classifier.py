@@ -77,7 +77,7 @@ def test_one_block_in_a_pipeline(data):
     X, y = data
     pipe = make_pipeline(FieldEncoder(), FINALClassifier(blocks=1, **SMALL)).fit(X, y)
     model = pipe[-1]
-    assert list(model.student_scores_.index) == ["block_1"]
+    assert list(model.student_scores_.index) == ["ensemble", "block_1"]
     np.testing.assert_allclose(
         model.best_student_.predict_proba(pipe[0].transform(X)), pipe.predict_proba(X), atol=1e-6
     )

@@ -145,6 +145,9 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     factory and its keyword arguments, and ``_member_names()``.
     """
 
+    #: Whether the model is an ensemble whose prediction differs from its members'.
+    _is_ensemble = True
+
     # ------------------------------------------------------------------ parameters
     def _check_core_params(self):
         _check_number("embedding_dim", self.embedding_dim, numbers.Integral, 1)
@@ -352,7 +355,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self.calibration_ = np.array([fit_platt(z, y) if self.calibrate else IDENTITY for z in columns])
         logits, member_logits = self._calibrated(logits, member_logits)
         self.student_scores_ = member_scores(
-            y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names()
+            y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names(),
+            ensemble=self._is_ensemble,
         )
 
     # ------------------------------------------------------------------ predict

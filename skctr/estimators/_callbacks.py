@@ -47,9 +47,9 @@ class MemberScoring(Callback):
         self._logits, self._member_logits = [], []
 
 
-def member_scores(y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names):
-    """AUC and logloss of the prediction and of each member, as rows of a DataFrame."""
-    if len(member_names) == 1:
+def member_scores(y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names, *, ensemble=True):
+    """AUC and logloss of the prediction (row "ensemble", if ``ensemble``) and of each member, as DataFrame rows."""
+    if not ensemble:
         rows = {member_names[0]: binary_scores(y, probability)}
     else:
         rows = {"ensemble": binary_scores(y, probability)}

@@ -146,8 +146,7 @@ class FINALClassifier(CTRClassifierBase):
 
     def fit(self, X, y, eval_set=None):
         super().fit(X, y, eval_set=eval_set)
-        aucs = self.student_scores_["auc"].to_numpy()
-        self.best_student_index_ = int(np.nanargmax(aucs[1:])) if self.blocks == 2 else 0
+        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
         self.best_student_ = self.get_student(self.best_student_index_)
         return self
 
@@ -159,6 +158,5 @@ class FINALClassifier(CTRClassifierBase):
         if not 0 <= index < self.blocks:
             raise IndexError(f"index must be in [0, {self.blocks}), got {index}.")
         module = self.net_.module_
-        row = index + 1 if self.blocks == 2 else 0
-        scores = self.student_scores_.iloc[[row]]
+        scores = self.student_scores_.iloc[[index + 1]]
         return student_estimator(self, module.embedding, module.block_as_student(index), scores, self.calibration_[index + 1])

@@ -62,6 +62,8 @@ class StudentClassifier(CTRClassifierBase):
     (2, 2)
     """
 
+    _is_ensemble = False
+
     def __init__(
         self,
         student="mlp",
