@@ -8,7 +8,7 @@ from skctr.nn import SingleNetwork
 from skctr.nn.students import create_student, student_hyperparameters
 from skctr.nn.students.autoint import AutoIntStudent, MultiHeadSelfAttention
 from skctr.nn.students.finalmlp import FinalMLPStudent, InteractionAggregation
-from test_nn import toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
+from test_nn import assert_learns_xor, toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
 SMALL = {
     "autoint": {"attention_layers": 2, "num_heads": 2, "attention_dim": 8, "hidden_units": (16,), "batch_norm": True},
@@ -70,18 +70,7 @@ def test_a_few_adam_steps_learn_xor(case):
     torch.manual_seed(0)
     spec, ids, values, y = toy_problem(256)
     model = SingleNetwork(spec, 8, (NAME[case], {**SMALL[case], "dropout": 0.0}))
-    model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        loss = model.loss(model(ids, values), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-    model.eval()
-    assert ((model(ids, values)[0] > 0).float() == y).float().mean() == 1.0
+    assert_learns_xor(model, ids, values, y)
 
 
 def attention_by_hand(E, Wq, Wk, Wv, Wres, scale):

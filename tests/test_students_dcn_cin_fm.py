@@ -10,7 +10,7 @@ from skctr.nn.students import dcnv2, deepfm, wide_deep, xdeepfm  # noqa: F401  i
 from skctr.nn.students.dcnv2 import CrossNetMix, CrossNetV2, DCNv2Student
 from skctr.nn.students.deepfm import DeepFMStudent, fm_second_order
 from skctr.nn.students.xdeepfm import CINStudent, XDeepFMStudent
-from test_nn import toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
+from test_nn import assert_learns_xor, toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
 
 def n_params(module):
@@ -110,18 +110,7 @@ def test_a_few_adam_steps_learn_xor(case):
     spec, ids, values, y = toy_problem(256)
     params = {**SMALL[case]} if case == "cin" else {**SMALL[case], "dropout": 0.0}
     model = SingleNetwork(spec, 8, (name_of(case), params))
-    model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        loss = model.loss(model(ids, values), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-    model.eval()
-    assert ((model(ids, values)[0] > 0).float() == y).float().mean() == 1.0
+    assert_learns_xor(model, ids, values, y)
 
 
 # --- DCNv2 ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from skctr.nn.students.ecn import ECNStudent
 from skctr.nn.students.final import FinalStudent
 from skctr.nn.students.pnn import PNNStudent
 from skctr.preprocessing import Field, FieldSpec
+from test_nn import assert_learns_xor, toy_problem  # tests/ is on sys.path
 
 
 def n_params(module):
@@ -175,15 +176,6 @@ def test_ecn_layer_formula():
     torch.testing.assert_close(layer(x), x * (torch.cat([h, h * mask], -1) + layer.bias) + x)
 
 
-def toy_problem(n=512, seed=0):
-    """Label = XOR of two categorical fields: needs an interaction to learn."""
-    gen = torch.Generator().manual_seed(seed)
-    a, b = torch.randint(0, 2, (n,), generator=gen), torch.randint(0, 2, (n,), generator=gen)
-    ids = torch.stack([a + 3, b + 3], 1)
-    spec = FieldSpec([Field("a", "categorical", 5), Field("b", "categorical", 5)])
-    return spec, ids, torch.zeros(n, 0), (a ^ b).float()
-
-
 @pytest.mark.parametrize("student", [
     ("pnn", {"hidden_units": (16,), "dropout": 0.0}),
     ("final", {"hidden_units": (16,), "dropout": 0.0}),
@@ -193,16 +185,4 @@ def toy_problem(n=512, seed=0):
 def test_a_few_adam_steps_reduce_the_loss(student):
     torch.manual_seed(0)
     spec, ids, values, y = toy_problem()
-    model = KDEF(spec, 8, [student])
-    model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(ids, values)[0], y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-    model.eval()
-    assert ((model(ids, values)[0] > 0).float() == y).float().mean() == 1.0
+    assert_learns_xor(KDEF(spec, 8, [student]), ids, values, y)

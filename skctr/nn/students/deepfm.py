@@ -4,10 +4,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from ..layers import MLPBlock, xavier_init
 from .registry import register_student
+from .wide_deep import WideDeepStudent
 
 
 def fm_second_order(embeddings: torch.Tensor) -> torch.Tensor:
@@ -22,7 +21,7 @@ def fm_second_order(embeddings: torch.Tensor) -> torch.Tensor:
 
 
 @register_student("deepfm")
-class DeepFMStudent(nn.Module):
+class DeepFMStudent(WideDeepStudent):
     """DeepFM: ``logit = Linear(flatten(E)) + FM(E) + MLP(flatten(E))``.
 
     ``FM(E) = sum_{i<j} <E_i, E_j> = 0.5 * sum_d[(sum_f E_fd)^2 - sum_f E_fd^2]``
@@ -69,17 +68,11 @@ class DeepFMStudent(nn.Module):
         batch_norm: bool = False,
         linear_bias: bool = True,
     ):
-        super().__init__()
-        width = num_fields * embedding_dim
-        self.linear = nn.Linear(width, 1, bias=linear_bias)
-        self.mlp = MLPBlock(width, hidden_units, 1, dropout=dropout, batch_norm=batch_norm) if len(hidden_units) else None
-        xavier_init(self.linear)
+        super().__init__(
+            num_fields, embedding_dim, hidden_units=hidden_units, dropout=dropout, batch_norm=batch_norm, linear_bias=linear_bias
+        )
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         if embeddings.dim() != 3:
             raise ValueError(f"DeepFM needs the stacked (B, F, D) field embedding, got shape {tuple(embeddings.shape)}.")
-        flat = embeddings.flatten(1)
-        logit = self.linear(flat).squeeze(-1) + fm_second_order(embeddings)
-        if self.mlp is not None:
-            logit = logit + self.mlp(flat).squeeze(-1)
-        return logit
+        return super().forward(embeddings) + fm_second_order(embeddings)
