@@ -141,7 +141,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     """Fit/predict machinery shared by skctr's classifiers; not for direct use.
 
     Subclasses define ``__init__`` (calling nothing, storing parameters),
-    ``_check_params()``, ``_module_config(field_spec)`` returning the module
+    ``_check_params()``, ``_module_config(field_spec, device)`` returning the module
     factory and its keyword arguments, and ``_member_names()``.
     """
 
@@ -270,7 +270,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         return train, valid
 
     def _make_net(self, device, *, train_split, callbacks=None, verbose=0) -> CTRNet:
-        factory, module_kwargs = self._module_config(self.field_spec_)
+        factory, module_kwargs = self._module_config(self.field_spec_, str(device))
         return CTRNet(
             factory,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
@@ -394,9 +394,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     def student_modules(self) -> list[tuple[str, torch.nn.Module]]:
         """The fitted member networks as ``(name, torch module)`` pairs, e.g. for diagnostics."""
         check_is_fitted(self, "net_")
-        module = self.net_.module_
-        members = module.students if hasattr(module, "students") else [module.student]
-        return list(zip(self._member_names(), members))
+        return [(self._member_names()[0], self.net_.module_.student)]
 
     @property
     def history_(self):

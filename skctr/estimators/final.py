@@ -127,7 +127,7 @@ class FINALClassifier(CTRClassifierBase):
     def _member_names(self):
         return ["block_1", "block_2"][: self.blocks]
 
-    def _module_config(self, field_spec):
+    def _module_config(self, field_spec, device):
         params = {
             "hidden_units": tuple(self.hidden_units),
             "dropout": self.dropout,

@@ -107,7 +107,7 @@ class StudentClassifier(CTRClassifierBase):
     def _member_names(self):
         return [parse_student(self.student, "student")[0]]
 
-    def _module_config(self, field_spec):
+    def _module_config(self, field_spec, device):
         return SingleNetwork, {
             "field_spec": field_spec,
             "embedding_dim": self.embedding_dim,
