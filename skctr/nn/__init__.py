@@ -8,6 +8,7 @@ from .embedding import FieldEmbedding
 from .kdef import KDEF, KNOWLEDGE_MODES, TEACHER_MODES, kdef_loss, teacher_logit
 from .layers import MLPBlock, xavier_init
 from .single import SingleNetwork
+from .tf4ctr import TF4CTR, twin_focus_loss
 from .students import available_students, create_student, register_student
 
 __all__ = [
@@ -17,10 +18,12 @@ __all__ = [
     "FieldEmbedding",
     "MLPBlock",
     "SingleNetwork",
+    "TF4CTR",
     "available_students",
     "create_student",
     "kdef_loss",
     "register_student",
     "teacher_logit",
+    "twin_focus_loss",
     "xavier_init",
 ]

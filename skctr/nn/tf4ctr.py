@@ -1,0 +1,199 @@
+"""TF4CTR: twin focus framework (ALGORITHMS.md §2 and the TF4CTR paper).
+
+A sample selection embedding module (SSEM) feeds a simple and a complex
+encoder; the twin focus loss trains the simple branch towards easy samples and
+the complex branch towards hard ones; a dynamic fusion module (DFM) combines
+the two into the prediction. Forward returns ``(fused logit (B,), branch
+logits (B, 2))`` with the simple branch first.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..preprocessing import FieldSpec
+from .embedding import FieldEmbedding
+from .layers import MLPBlock, xavier_init
+
+SSEM_MODES = ("ser", "gate", "moe", "share")
+FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
+
+
+def check_twin_focus_params(alpha: float, c: float, gamma: float) -> None:
+    """Reject settings where a modulating factor could turn negative or the weighting is meaningless.
+
+    The complex branch's factor is ``(2 - c - p_t) ** gamma``: for ``c > 1`` its
+    base goes negative for confident samples (the reference code's c = 1.2 runs
+    did this silently), so ``c`` must lie in [0, 1].
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+    if not 0.0 <= c <= 1.0:
+        raise ValueError(
+            f"c must be in [0, 1], got {c!r}: with c > 1 the complex branch's factor (2 - c - p_t)**gamma "
+            "has a negative base for confident samples."
+        )
+    if not gamma >= 0.0:
+        raise ValueError(f"gamma must be non-negative, got {gamma!r}.")
+
+
+def twin_focus_loss(simple_logit, complex_logit, y, *, alpha: float = 0.25, c: float = 0.8, gamma: float = 2.0):
+    """The twin focus loss ``alpha * L_easy + (1 - alpha) * L_hard`` (TF4CTR eq. 7).
+
+    With ``p_t = y p + (1 - y)(1 - p)`` (the focal convention, so both classes count):
+    ``L_easy = mean[(c + p_t(p_s)) ** gamma * BCE(p_s, y)]`` up-weights samples the
+    simple branch already gets right; ``L_hard = mean[((2 - c) - p_t(p_c)) ** gamma *
+    BCE(p_c, y)]`` up-weights samples the complex branch gets wrong (``c = 1`` is
+    the focal loss). The factors are not detached, as in focal loss and the reference.
+    """
+    y = y.to(simple_logit.dtype).reshape(-1)
+
+    def p_t(logit):
+        p = torch.sigmoid(logit)
+        return y * p + (1 - y) * (1 - p)
+
+    easy = ((c + p_t(simple_logit)) ** gamma * F.binary_cross_entropy_with_logits(simple_logit, y, reduction="none")).mean()
+    hard = (((2 - c) - p_t(complex_logit)) ** gamma * F.binary_cross_entropy_with_logits(complex_logit, y, reduction="none")).mean()
+    return alpha * easy + (1 - alpha) * hard
+
+
+class _MoEInputs(nn.Module):
+    """Two experts and one softmax gate per branch (MMoE with two tasks)."""
+
+    def __init__(self, width: int, dropout: float, batch_norm: bool):
+        super().__init__()
+        self.experts = nn.ModuleList(
+            MLPBlock(width, [width // 2, width], dropout=dropout, batch_norm=batch_norm) for _ in range(2)
+        )
+        self.gates = nn.ModuleList(
+            MLPBlock(width, [max(width // 4, 1)], 2, dropout=dropout, batch_norm=batch_norm) for _ in range(2)
+        )
+
+    def forward(self, e):
+        experts = torch.stack([expert(e) for expert in self.experts], dim=1)  # (B, 2, width)
+        simple, complex_ = (torch.softmax(gate(e), dim=1).unsqueeze(-1).mul(experts).sum(1) for gate in self.gates)
+        return simple, complex_
+
+
+class TF4CTR(nn.Module):
+    """The TF4CTR network with MLP encoders.
+
+    Parameters
+    ----------
+    field_spec : FieldSpec
+    embedding_dim : int
+        Width D of the complex branch's embedding (and of the shared one).
+    ssem : {"ser", "gate", "moe", "share"}, default="ser"
+        ``"ser"``: two tables, the simple branch's of width ``D // 2``;
+        ``"gate"``: one table, a scalar gate g per sample, ``x_s = e*g``,
+        ``x_c = e*(1-g)``; ``"moe"``: one table, two experts and two gates;
+        ``"share"``: one table read by both branches.
+    fusion : {"wsf", "vote", "concat", "moe", "sum"}, default="wsf"
+        ``"wsf"``: learnable weights (starting at 0.5, 0.5) on the branch
+        logits; ``"vote"``: Gumbel-softmax voting with temperature ``tau`` in
+        training and the noise-free softmax at inference (deterministic
+        predictions, unlike the reference); ``"concat"``: a linear head on both
+        hidden vectors; ``"moe"``: a softmax-gated mixture of two linear heads;
+        ``"sum"``: the sum of the branch logits.
+    simple_hidden_units, complex_hidden_units : sequence of int
+        Encoder widths; defaults (400, 400) and (400, 400, 400).
+    dropout, batch_norm
+        Of every MLP.
+    alpha, c, gamma : float
+        Twin focus loss settings, see :func:`twin_focus_loss`.
+    tau : float, default=0.8
+        Temperature of the voting fusion.
+    """
+
+    def __init__(
+        self,
+        field_spec: FieldSpec,
+        embedding_dim: int,
+        *,
+        ssem: str = "ser",
+        fusion: str = "wsf",
+        simple_hidden_units: Sequence[int] = (400, 400),
+        complex_hidden_units: Sequence[int] = (400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+        alpha: float = 0.25,
+        c: float = 0.8,
+        gamma: float = 2.0,
+        tau: float = 0.8,
+    ):
+        super().__init__()
+        if ssem not in SSEM_MODES:
+            raise ValueError(f"ssem must be one of {SSEM_MODES}, got {ssem!r}.")
+        if fusion not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}.")
+        if ssem == "ser" and embedding_dim < 2:
+            raise ValueError("ssem='ser' needs embedding_dim >= 2 (the simple table has embedding_dim // 2).")
+        check_twin_focus_params(alpha, c, gamma)
+        if not tau > 0:
+            raise ValueError(f"tau must be positive, got {tau!r}.")
+        self.ssem, self.fusion = ssem, fusion
+        self.alpha, self.c, self.gamma, self.tau = alpha, c, gamma, tau
+        width = len(field_spec) * embedding_dim
+        mlp = {"dropout": dropout, "batch_norm": batch_norm}
+        self.embedding = FieldEmbedding(field_spec, embedding_dim)
+        simple_width = width
+        if ssem == "ser":
+            self.simple_embedding = FieldEmbedding(field_spec, embedding_dim // 2)
+            simple_width = len(field_spec) * (embedding_dim // 2)
+        elif ssem == "gate":
+            self.selector = MLPBlock(width, [max(width // 4, 1)], 1, **mlp)
+        elif ssem == "moe":
+            self.selector = _MoEInputs(width, **mlp)
+        self.simple_encoder = MLPBlock(simple_width, simple_hidden_units, **mlp)
+        self.complex_encoder = MLPBlock(width, complex_hidden_units, **mlp)
+        a, b = self.simple_encoder.output_dim, self.complex_encoder.output_dim
+        self.simple_head, self.complex_head = nn.Linear(a, 1), nn.Linear(b, 1)
+        if fusion == "wsf":
+            self.fusion_weights = nn.Parameter(torch.full((2,), 0.5))
+        elif fusion == "vote":
+            self.simple_vote, self.complex_vote = nn.Linear(a, 1), nn.Linear(b, 1)
+        elif fusion == "concat":
+            self.fusion_head = nn.Linear(a + b, 1)
+        elif fusion == "moe":
+            self.fusion_gate, self.fusion_experts = nn.Linear(a + b, 2), nn.Linear(a + b, 2)
+        for name, module in self.named_children():
+            if name not in ("embedding", "simple_embedding"):
+                xavier_init(module)
+
+    def branch_inputs(self, ids, values):
+        e = self.embedding(ids, values).flatten(1)
+        if self.ssem == "ser":
+            return self.simple_embedding(ids, values).flatten(1), e
+        if self.ssem == "gate":
+            g = torch.sigmoid(self.selector(e))
+            return e * g, e * (1 - g)
+        if self.ssem == "moe":
+            return self.selector(e)
+        return e, e
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor):
+        x_s, x_c = self.branch_inputs(ids, values)
+        h_s, h_c = self.simple_encoder(x_s), self.complex_encoder(x_c)
+        z = torch.cat([self.simple_head(h_s), self.complex_head(h_c)], dim=1)  # (B, 2)
+        if self.fusion == "wsf":
+            fused = z @ self.fusion_weights
+        elif self.fusion == "vote":
+            votes = torch.cat([self.simple_vote(h_s), self.complex_vote(h_c)], dim=1)
+            weights = F.gumbel_softmax(votes, tau=self.tau) if self.training else torch.softmax(votes / self.tau, dim=1)
+            fused = (weights * z).sum(1)
+        elif self.fusion == "concat":
+            fused = self.fusion_head(torch.cat([h_s, h_c], dim=1)).squeeze(-1)
+        elif self.fusion == "moe":
+            h = torch.cat([h_s, h_c], dim=1)
+            fused = (torch.softmax(self.fusion_gate(h), dim=1) * self.fusion_experts(h)).sum(1)
+        else:
+            fused = z.sum(1)
+        return fused, z
+
+    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
+        fused, z = output
+        bce = F.binary_cross_entropy_with_logits(fused, y.to(fused.dtype).reshape(-1))
+        return bce + twin_focus_loss(z[:, 0], z[:, 1], y, alpha=self.alpha, c=self.c, gamma=self.gamma)
