@@ -6,9 +6,9 @@ Estimators: :class:`KDEFClassifier` (knowledge-driven ensemble) and
 output of :class:`FieldEncoder`.
 """
 from .datasets import make_ctr
-from .estimators import FINALClassifier, KDEFClassifier, StudentClassifier
+from .estimators import FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 from .preprocessing import FieldEncoder
 
 __version__ = "0.1.0"
 
-__all__ = ["FINALClassifier", "FieldEncoder", "KDEFClassifier", "StudentClassifier", "make_ctr", "__version__"]
+__all__ = ["FINALClassifier", "FieldEncoder", "KDEFClassifier", "StudentClassifier", "TF4CTRClassifier", "make_ctr", "__version__"]

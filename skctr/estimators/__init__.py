@@ -2,5 +2,6 @@
 from .final import FINALClassifier
 from .kdef import KDEFClassifier
 from .student import StudentClassifier
+from .tf4ctr import TF4CTRClassifier
 
-__all__ = ["FINALClassifier", "KDEFClassifier", "StudentClassifier"]
+__all__ = ["FINALClassifier", "KDEFClassifier", "StudentClassifier", "TF4CTRClassifier"]

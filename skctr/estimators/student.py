@@ -136,6 +136,7 @@ def student_estimator(ensemble, embedding, student, scores, calibration) -> Stud
     """A fitted StudentClassifier equal to ``student`` on ``embedding`` taken from a fitted ensemble."""
     params = ensemble.get_params()
     core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
+    core["embedding_dim"] = embedding.embedding_dim
     spec = (student.registry_name, dict(student.student_params))
     name, resolved = resolve_student_params(spec, ensemble._shared_params())
     return StudentClassifier(student=(name, resolved), **core)._adopt(ensemble, embedding, student, scores, calibration)

@@ -1,0 +1,189 @@
+"""TF4CTRClassifier: the twin focus framework as a scikit-learn classifier."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..nn.students import create_student
+from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
+from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
+from .student import StudentClassifier, student_estimator
+
+#: Sample selection embeddings under which a branch is a plain embedding + MLP, extractable as a student.
+EXTRACTABLE_SSEM = ("ser", "share")
+
+
+@fill_doc
+class TF4CTRClassifier(CTRClassifierBase):
+    """TF4CTR: a simple and a complex encoder trained by the twin focus loss, dynamically fused.
+
+    The sample selection embedding module feeds both encoders; the twin focus
+    loss (``alpha``, ``c``, ``gamma``) up-weights easy samples for the simple
+    encoder and hard ones for the complex encoder; the dynamic fusion module
+    combines their outputs. The loss is the BCE of the fused prediction plus the
+    twin focus loss (ALGORITHMS.md §2, the TF4CTR paper).
+
+    Parameters
+    ----------
+    ssem : {{"ser", "gate", "moe", "share"}}, default="ser"
+        Sample selection embedding: two tables (the simple encoder's of width
+        ``embedding_dim // 2``), a scalar gate per sample, two experts with two
+        gates, or one shared table.
+    fusion : {{"wsf", "vote", "concat", "moe", "sum"}}, default="wsf"
+        Dynamic fusion: learnable weights starting at 0.5, Gumbel-softmax
+        voting (noise in training only: at inference the noise-free softmax
+        makes predictions deterministic, unlike the reference code), a linear
+        head on both hidden vectors, a gated mixture, or the sum of logits.
+    simple_hidden_units : sequence of int, default=(400, 400)
+        Simple encoder widths (``hidden_units`` are the complex encoder's).
+    alpha : float, default=0.25
+        Weight of the simple branch's term in the twin focus loss.
+    c : float, default=0.8
+        Focus offset in [0, 1]; the complex branch uses ``m = 2 - c``. Values
+        above 1 are rejected: the complex factor's base would turn negative.
+    gamma : float, default=2.0
+        Focusing exponent (0 gives plain BCE on each branch).
+    tau : float, default=0.8
+        Temperature of the voting fusion.
+    {core_parameters}
+
+    Attributes
+    ----------
+    classes_, encoder_, field_spec_, n_features_in_, feature_names_in_, net_, history_
+        As in :class:`KDEFClassifier`.
+    student_scores_ : DataFrame
+        Validation AUC and logloss of the fusion ("ensemble") and both branches.
+    calibration_ : ndarray of shape (3, 2)
+        Scale and shift of the logit of the fusion and of each branch.
+    best_student_index_ : int
+        0 for the simple branch, 1 for the complex one (better validation AUC).
+    best_student_ : StudentClassifier
+        That branch with its embedding as a fitted standalone MLP estimator
+        (with ``ssem`` "ser" or "share", where a branch is exactly that).
+
+    Examples
+    --------
+    >>> from skctr import TF4CTRClassifier, make_ctr
+    >>> X, y = make_ctr(n_samples=3000, random_state=0)
+    >>> clf = TF4CTRClassifier(hidden_units=(32, 32), simple_hidden_units=(16,), max_epochs=2, random_state=0).fit(X, y)
+    >>> list(clf.student_scores_.index)
+    ['ensemble', 'simple', 'complex']
+    """
+
+    def __init__(
+        self,
+        ssem="ser",
+        fusion="wsf",
+        *,
+        simple_hidden_units=(400, 400),
+        alpha=0.25,
+        c=0.8,
+        gamma=2.0,
+        tau=0.8,
+        embedding_dim=16,
+        hidden_units=(400, 400, 400),
+        dropout=0.2,
+        batch_norm=True,
+        lr=1e-3,
+        batch_size=4096,
+        max_epochs=100,
+        patience=2,
+        embedding_l2=0.05,
+        valid_size=0.1,
+        calibrate=True,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.ssem = ssem
+        self.fusion = fusion
+        self.simple_hidden_units = simple_hidden_units
+        self.alpha = alpha
+        self.c = c
+        self.gamma = gamma
+        self.tau = tau
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.embedding_l2 = embedding_l2
+        self.valid_size = valid_size
+        self.calibrate = calibrate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _check_params(self):
+        if self.ssem not in SSEM_MODES:
+            raise ValueError(f"ssem must be one of {SSEM_MODES}, got {self.ssem!r}.")
+        if self.fusion not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {self.fusion!r}.")
+        check_hidden_units("simple_hidden_units", self.simple_hidden_units)
+        for name in ("alpha", "c", "gamma"):
+            _check_number(name, getattr(self, name), numbers.Real)
+        check_twin_focus_params(self.alpha, self.c, self.gamma)
+        _check_number("tau", self.tau, numbers.Real, 0, low_open=True)
+        if self.ssem == "ser" and self.embedding_dim < 2:
+            raise ValueError("embedding_dim must be at least 2 with ssem='ser' (the simple table has embedding_dim // 2).")
+
+    def _member_names(self):
+        return ["simple", "complex"]
+
+    def _module_config(self, field_spec, device):
+        return TF4CTR, {
+            "field_spec": field_spec,
+            "embedding_dim": self.embedding_dim,
+            "ssem": self.ssem,
+            "fusion": self.fusion,
+            "simple_hidden_units": tuple(self.simple_hidden_units),
+            "complex_hidden_units": tuple(self.hidden_units),
+            "dropout": self.dropout,
+            "batch_norm": self.batch_norm,
+            "alpha": self.alpha,
+            "c": self.c,
+            "gamma": self.gamma,
+            "tau": self.tau,
+        }
+
+    def student_modules(self):
+        check_is_fitted(self, "net_")
+        module = self.net_.module_
+        return [("simple", module.simple_encoder), ("complex", module.complex_encoder)]
+
+    def fit(self, X, y, eval_set=None):
+        super().fit(X, y, eval_set=eval_set)
+        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
+        if self.ssem in EXTRACTABLE_SSEM:
+            self.best_student_ = self.get_student(self.best_student_index_)
+        return self
+
+    fit.__doc__ = CTRClassifierBase.fit.__doc__
+
+    def get_student(self, index: int) -> StudentClassifier:
+        """Branch ``index`` (0 simple, 1 complex) with its embedding, as a fitted standalone MLP estimator."""
+        check_is_fitted(self, "net_")
+        if index not in (0, 1):
+            raise IndexError(f"index must be 0 (simple) or 1 (complex), got {index}.")
+        if self.ssem not in EXTRACTABLE_SSEM:
+            raise ValueError(
+                f"With ssem={self.ssem!r} a branch reads the shared selection module, so it is not a "
+                f"standalone network; use ssem in {EXTRACTABLE_SSEM} to extract branches."
+            )
+        module = self.net_.module_
+        embedding = module.simple_embedding if (index == 0 and self.ssem == "ser") else module.embedding
+        encoder, head = (module.simple_encoder, module.simple_head) if index == 0 else (module.complex_encoder, module.complex_head)
+        units = self.simple_hidden_units if index == 0 else self.hidden_units
+        params = {"hidden_units": tuple(units), "dropout": self.dropout, "batch_norm": self.batch_norm}
+        student = create_student(("mlp", params), len(self.field_spec_), embedding.embedding_dim)
+        # An MLP student is the encoder's layers followed by the branch head.
+        student.mlp.layers[:-1].load_state_dict(encoder.layers.state_dict())
+        student.mlp.layers[-1].load_state_dict(head.state_dict())
+        return student_estimator(self, embedding, student, self.student_scores_.iloc[[index + 1]], self.calibration_[index + 1])

@@ -1,0 +1,67 @@
+"""TF4CTRClassifier: the estimator contract, branch extraction and every variant."""
+import joblib
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from skctr import FieldEncoder, StudentClassifier, TF4CTRClassifier, make_ctr
+
+SMALL = dict(hidden_units=(16, 16), simple_hidden_units=(8,), max_epochs=2, batch_size=512, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_ctr(3000, cardinality=(5, 40), random_state=0)
+
+
+@pytest.mark.parametrize("ssem", ["ser", "share"])
+def test_best_student_is_the_better_branch(data, ssem, tmp_path):
+    X, y = data
+    model = TF4CTRClassifier(ssem=ssem, **SMALL).fit(X, y)
+    assert list(model.student_scores_.index) == ["ensemble", "simple", "complex"]
+    assert model.best_student_index_ == int(np.argmax(model.student_scores_["auc"].to_numpy()[1:]))
+    for index in (0, 1):
+        branch = model.get_student(index)
+        assert isinstance(branch, StudentClassifier)
+        np.testing.assert_allclose(branch.predict_proba(X)[:, 1], model.predict_proba_students(X)[:, index], atol=1e-6)
+    if ssem == "ser":
+        assert model.get_student(0).embedding_dim == 8  # the simple branch's own half-width table
+    joblib.dump(model, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("ssem", ["gate", "moe"])
+def test_selection_modules_have_no_standalone_branch(data, ssem):
+    X, y = data
+    model = TF4CTRClassifier(ssem=ssem, **SMALL).fit(X, y)
+    assert not hasattr(model, "best_student_")
+    with pytest.raises(ValueError, match="ssem"):
+        model.get_student(0)
+
+
+@pytest.mark.parametrize("fusion", ["wsf", "vote", "concat", "moe", "sum"])
+def test_every_fusion_predicts_deterministically(data, fusion):
+    X, y = data
+    model = TF4CTRClassifier(fusion=fusion, **SMALL).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X))
+
+
+def test_pipeline_grid_search_over_dropout(data):
+    X, y = data
+    pipe = Pipeline([("fields", FieldEncoder()), ("clf", TF4CTRClassifier(**SMALL))])
+    search = GridSearchCV(pipe, {"clf__dropout": [0.1, 0.3]}, scoring="roc_auc", cv=2).fit(X, y)
+    assert search.best_params_["clf__dropout"] in (0.1, 0.3)
+    fitted = search.best_estimator_
+    assert fitted[-1].best_student_.predict_proba(fitted[:-1].transform(X.head(5))).shape == (5, 2)
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"ssem": "experts"}, "ssem"), ({"fusion": "max"}, "fusion"), ({"c": 1.2}, "c"), ({"gamma": -1}, "gamma"),
+    ({"alpha": 2}, "alpha"), ({"tau": 0}, "tau"), ({"simple_hidden_units": "400"}, "simple_hidden_units"),
+])
+def test_invalid_parameters_raise_at_fit(data, params, name):
+    X, y = data
+    model = TF4CTRClassifier(**{**SMALL, **params})
+    with pytest.raises(ValueError, match=name):
+        model.fit(X, y)
