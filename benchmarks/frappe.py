@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
-from skctr import KDEFClassifier, StudentClassifier
+from skctr import KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -25,12 +25,14 @@ MODELS = {
     "kdef6": lambda seed: KDEFClassifier(n_students=6, random_state=seed),
     "latest": lambda seed: KDEFClassifier(students="latest", random_state=seed),
     "student": lambda seed: StudentClassifier(random_state=seed),
+    "tf4ctr": lambda seed: TF4CTRClassifier(random_state=seed),
 }
 LABELS = {
     "kdef": "KDEFClassifier() (3 MLP students)",
     "kdef6": "KDEFClassifier(n_students=6)",
     "latest": 'KDEFClassifier(students="latest") (PNN, FINAL, ECN)',
     "student": "StudentClassifier() (one MLP)",
+    "tf4ctr": "TF4CTRClassifier() (SER, WSF)",
 }
 
 
@@ -51,7 +53,7 @@ def run(name, seed, splits):
         "fit_seconds": round(seconds, 1), "seconds_per_epoch": round(float(np.mean(history[:, "dur"])), 1),
     }
     row["test_auc"], row["test_logloss"] = scores(y_test, model.predict_proba(X_test)[:, 1])
-    if isinstance(model, KDEFClassifier):
+    if hasattr(model, "best_student_"):
         row["best_student"] = model.best_student_index_
         row["best_student_test_auc"], row["best_student_test_logloss"] = scores(
             y_test, model.best_student_.predict_proba(X_test)[:, 1]
