@@ -65,3 +65,23 @@ def test_invalid_parameters_raise_at_fit(data, params, name):
     model = TF4CTRClassifier(**{**SMALL, **params})
     with pytest.raises(ValueError, match=name):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("simple, complex_", [("deepfm", None), (("wide_deep", {"hidden_units": (8,)}), "xdeepfm")])
+def test_registry_encoders(data, simple, complex_):
+    X, y = data
+    model = TF4CTRClassifier(simple_encoder=simple, complex_encoder=complex_, **SMALL).fit(X, y)
+    kinds = [type(m).__name__ for m in (model.net_.module_.simple_encoder, model.net_.module_.complex_encoder)]
+    assert kinds[0] in ("DeepFMStudent", "WideDeepStudent")
+    for index in (0, 1):
+        np.testing.assert_allclose(
+            model.get_student(index).predict_proba(X)[:, 1], model.predict_proba_students(X)[:, index], atol=1e-6
+        )
+
+
+def test_registry_encoders_need_a_logit_fusion(data):
+    X, y = data
+    with pytest.raises(ValueError, match="fusion"):
+        TF4CTRClassifier(simple_encoder="deepfm", fusion="concat", **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="simple_encoder"):
+        TF4CTRClassifier(simple_encoder="nope", **SMALL).fit(X, y)

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn import SingleNetwork
-from ..nn.students import parse_student, resolve_student_params
+from ..nn.students import parse_student, student_hyperparameters
 from ._base import CTRClassifierBase, fill_doc
 
 
@@ -137,6 +137,7 @@ def student_estimator(ensemble, embedding, student, scores, calibration) -> Stud
     params = ensemble.get_params()
     core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
     core["embedding_dim"] = embedding.embedding_dim
-    spec = (student.registry_name, dict(student.student_params))
-    name, resolved = resolve_student_params(spec, ensemble._shared_params())
-    return StudentClassifier(student=(name, resolved), **core)._adopt(ensemble, embedding, student, scores, calibration)
+    # Every hyper-parameter explicit, so the estimator rebuilds exactly this network whatever its shared defaults.
+    name = student.registry_name
+    params = {**student_hyperparameters(name), **student.student_params}
+    return StudentClassifier(student=(name, params), **core)._adopt(ensemble, embedding, student, scores, calibration)

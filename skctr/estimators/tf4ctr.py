@@ -6,8 +6,8 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..nn.students import create_student
-from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
+from ..nn.students import create_student, parse_student
+from ..nn.tf4ctr import FUSION_MODES, LOGIT_FUSIONS, SSEM_MODES, TF4CTR, check_twin_focus_params
 from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
 from .student import StudentClassifier, student_estimator
 
@@ -38,6 +38,10 @@ class TF4CTRClassifier(CTRClassifierBase):
         head on both hidden vectors, a gated mixture, or the sum of logits.
     simple_hidden_units : sequence of int, default=(400, 400)
         Simple encoder widths (``hidden_units`` are the complex encoder's).
+    simple_encoder, complex_encoder : str, (str, dict) or None, default=None
+        A network from the student registry instead of the MLP encoder, e.g.
+        ``simple_encoder="deepfm"`` or ``("xdeepfm", {{"cin_hidden_units": [16]}})``.
+        Such a branch gives its logit itself, so ``fusion`` must be "wsf" or "sum".
     alpha : float, default=0.25
         Weight of the simple branch's term in the twin focus loss.
     c : float, default=0.8
@@ -82,6 +86,8 @@ class TF4CTRClassifier(CTRClassifierBase):
         c=0.8,
         gamma=2.0,
         tau=0.8,
+        simple_encoder=None,
+        complex_encoder=None,
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
@@ -105,6 +111,8 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.c = c
         self.gamma = gamma
         self.tau = tau
+        self.simple_encoder = simple_encoder
+        self.complex_encoder = complex_encoder
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -131,6 +139,14 @@ class TF4CTRClassifier(CTRClassifierBase):
             _check_number(name, getattr(self, name), numbers.Real)
         check_twin_focus_params(self.alpha, self.c, self.gamma)
         _check_number("tau", self.tau, numbers.Real, 0, low_open=True)
+        for name in ("simple_encoder", "complex_encoder"):
+            if getattr(self, name) is not None:
+                parse_student(getattr(self, name), name)
+        if (self.simple_encoder is not None or self.complex_encoder is not None) and self.fusion not in LOGIT_FUSIONS:
+            raise ValueError(
+                f"fusion={self.fusion!r} needs MLP encoders; with simple_encoder/complex_encoder from the registry "
+                f"use fusion in {LOGIT_FUSIONS}."
+            )
         if self.ssem == "ser" and self.embedding_dim < 2:
             raise ValueError("embedding_dim must be at least 2 with ssem='ser' (the simple table has embedding_dim // 2).")
 
@@ -151,6 +167,8 @@ class TF4CTRClassifier(CTRClassifierBase):
             "c": self.c,
             "gamma": self.gamma,
             "tau": self.tau,
+            "simple_encoder": self.simple_encoder,
+            "complex_encoder": self.complex_encoder,
         }
 
     def student_modules(self):
@@ -180,10 +198,13 @@ class TF4CTRClassifier(CTRClassifierBase):
         module = self.net_.module_
         embedding = module.simple_embedding if (index == 0 and self.ssem == "ser") else module.embedding
         encoder, head = (module.simple_encoder, module.simple_head) if index == 0 else (module.complex_encoder, module.complex_head)
+        scores, calibration = self.student_scores_.iloc[[index + 1]], self.calibration_[index + 1]
+        if head is None:  # a registry network is a student as it stands
+            return student_estimator(self, embedding, encoder, scores, calibration)
         units = self.simple_hidden_units if index == 0 else self.hidden_units
         params = {"hidden_units": tuple(units), "dropout": self.dropout, "batch_norm": self.batch_norm}
         student = create_student(("mlp", params), len(self.field_spec_), embedding.embedding_dim)
         # An MLP student is the encoder's layers followed by the branch head.
         student.mlp.layers[:-1].load_state_dict(encoder.layers.state_dict())
         student.mlp.layers[-1].load_state_dict(head.state_dict())
-        return student_estimator(self, embedding, student, self.student_scores_.iloc[[index + 1]], self.calibration_[index + 1])
+        return student_estimator(self, embedding, student, scores, calibration)

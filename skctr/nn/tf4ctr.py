@@ -17,9 +17,12 @@ from torch import nn
 from ..preprocessing import FieldSpec
 from .embedding import FieldEmbedding
 from .layers import MLPBlock, xavier_init
+from .students import create_student
 
 SSEM_MODES = ("ser", "gate", "moe", "share")
 FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
+#: Fusions that read only the branch logits, so any registry network can be a branch.
+LOGIT_FUSIONS = ("wsf", "sum")
 
 
 def check_twin_focus_params(alpha: float, c: float, gamma: float) -> None:
@@ -99,7 +102,12 @@ class TF4CTR(nn.Module):
         hidden vectors; ``"moe"``: a softmax-gated mixture of two linear heads;
         ``"sum"``: the sum of the branch logits.
     simple_hidden_units, complex_hidden_units : sequence of int
-        Encoder widths; defaults (400, 400) and (400, 400, 400).
+        MLP encoder widths; defaults (400, 400) and (400, 400, 400).
+    simple_encoder, complex_encoder : str, (str, dict) or None, default=None
+        A registry network (e.g. ``"deepfm"``, ``"wide_deep"``, ``"xdeepfm"``)
+        instead of the MLP encoder. It reads the branch's field embedding and
+        gives the branch logit itself, so it needs a logit fusion (``"wsf"``
+        or ``"sum"``).
     dropout, batch_norm
         Of every MLP.
     alpha, c, gamma : float
@@ -123,6 +131,8 @@ class TF4CTR(nn.Module):
         c: float = 0.8,
         gamma: float = 2.0,
         tau: float = 0.8,
+        simple_encoder=None,
+        complex_encoder=None,
     ):
         super().__init__()
         if ssem not in SSEM_MODES:
@@ -132,6 +142,11 @@ class TF4CTR(nn.Module):
         if ssem == "ser" and embedding_dim < 2:
             raise ValueError("ssem='ser' needs embedding_dim >= 2 (the simple table has embedding_dim // 2).")
         check_twin_focus_params(alpha, c, gamma)
+        if (simple_encoder is not None or complex_encoder is not None) and fusion not in LOGIT_FUSIONS:
+            raise ValueError(
+                f"fusion={fusion!r} fuses the encoders' hidden vectors; with a registry network as simple_encoder "
+                f"or complex_encoder use a logit fusion {LOGIT_FUSIONS}."
+            )
         if not tau > 0:
             raise ValueError(f"tau must be positive, got {tau!r}.")
         self.ssem, self.fusion = ssem, fusion
@@ -147,10 +162,11 @@ class TF4CTR(nn.Module):
             self.selector = MLPBlock(width, [max(width // 4, 1)], 1, **mlp)
         elif ssem == "moe":
             self.selector = _MoEInputs(width, **mlp)
-        self.simple_encoder = MLPBlock(simple_width, simple_hidden_units, **mlp)
-        self.complex_encoder = MLPBlock(width, complex_hidden_units, **mlp)
-        a, b = self.simple_encoder.output_dim, self.complex_encoder.output_dim
-        self.simple_head, self.complex_head = nn.Linear(a, 1), nn.Linear(b, 1)
+        self.num_fields = len(field_spec)
+        self.simple_encoder, self.simple_head = self._branch(simple_encoder, simple_width, simple_hidden_units, mlp)
+        self.complex_encoder, self.complex_head = self._branch(complex_encoder, width, complex_hidden_units, mlp)
+        a = getattr(self.simple_encoder, "output_dim", 1)
+        b = getattr(self.complex_encoder, "output_dim", 1)
         if fusion == "wsf":
             self.fusion_weights = nn.Parameter(torch.full((2,), 0.5))
         elif fusion == "vote":
@@ -159,9 +175,24 @@ class TF4CTR(nn.Module):
             self.fusion_head = nn.Linear(a + b, 1)
         elif fusion == "moe":
             self.fusion_gate, self.fusion_experts = nn.Linear(a + b, 2), nn.Linear(a + b, 2)
+        registry_encoders = [name for name, head in (("simple_encoder", self.simple_head), ("complex_encoder", self.complex_head)) if head is None]
         for name, module in self.named_children():
-            if name not in ("embedding", "simple_embedding"):
+            # Embeddings keep their N(0, 1e-4) start; registry encoders chose their own initialisation.
+            if name not in ("embedding", "simple_embedding", *registry_encoders):
                 xavier_init(module)
+
+    def _branch(self, spec, width, hidden_units, mlp):
+        """An MLP encoder with a linear head, or a registry network that gives the logit itself (no head)."""
+        if spec is None:
+            encoder = MLPBlock(width, hidden_units, **mlp)
+            return encoder, nn.Linear(encoder.output_dim, 1)
+        return create_student(spec, self.num_fields, width // self.num_fields, mlp), None
+
+    def _branch_logit(self, encoder, head, x):
+        if head is None:
+            return encoder(x.view(x.shape[0], self.num_fields, -1)), None
+        hidden = encoder(x)
+        return head(hidden).squeeze(-1), hidden
 
     def branch_inputs(self, ids, values):
         e = self.embedding(ids, values).flatten(1)
@@ -176,8 +207,9 @@ class TF4CTR(nn.Module):
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor):
         x_s, x_c = self.branch_inputs(ids, values)
-        h_s, h_c = self.simple_encoder(x_s), self.complex_encoder(x_c)
-        z = torch.cat([self.simple_head(h_s), self.complex_head(h_c)], dim=1)  # (B, 2)
+        z_s, h_s = self._branch_logit(self.simple_encoder, self.simple_head, x_s)
+        z_c, h_c = self._branch_logit(self.complex_encoder, self.complex_head, x_c)
+        z = torch.stack([z_s, z_c], dim=1)  # (B, 2)
         if self.fusion == "wsf":
             fused = z @ self.fusion_weights
         elif self.fusion == "vote":
