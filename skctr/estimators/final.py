@@ -144,14 +144,6 @@ class FINALClassifier(CTRClassifierBase):
         check_is_fitted(self, "net_")
         return [("final", self.net_.module_.final)]
 
-    def fit(self, X, y, eval_set=None):
-        super().fit(X, y, eval_set=eval_set)
-        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
-        self.best_student_ = self.get_student(self.best_student_index_)
-        return self
-
-    fit.__doc__ = CTRClassifierBase.fit.__doc__
-
     def get_student(self, index: int) -> StudentClassifier:
         """Block ``index`` (0 or 1) with the embedding, as a fitted standalone estimator."""
         check_is_fitted(self, "net_")

@@ -191,14 +191,6 @@ class KDEFClassifier(CTRClassifierBase):
             "fuse": device.startswith("cuda"),
         }
 
-    def fit(self, X, y, eval_set=None):
-        super().fit(X, y, eval_set=eval_set)
-        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
-        self.best_student_ = self.get_student(self.best_student_index_)
-        return self
-
-    fit.__doc__ = CTRClassifierBase.fit.__doc__
-
     def get_student(self, index: int) -> StudentClassifier:
         """Student ``index`` with the shared embedding, as a fitted standalone estimator."""
         check_is_fitted(self, "net_")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn.students import create_student, parse_student
@@ -176,14 +175,8 @@ class TF4CTRClassifier(CTRClassifierBase):
         module = self.net_.module_
         return [("simple", module.simple_encoder), ("complex", module.complex_encoder)]
 
-    def fit(self, X, y, eval_set=None):
-        super().fit(X, y, eval_set=eval_set)
-        self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
-        if self.ssem in EXTRACTABLE_SSEM:
-            self.best_student_ = self.get_student(self.best_student_index_)
-        return self
-
-    fit.__doc__ = CTRClassifierBase.fit.__doc__
+    def _students_extractable(self) -> bool:
+        return self.ssem in EXTRACTABLE_SSEM
 
     def get_student(self, index: int) -> StudentClassifier:
         """Branch ``index`` (0 simple, 1 complex) with its embedding, as a fitted standalone MLP estimator."""
