@@ -79,9 +79,7 @@ def test_registry_encoders(data, simple, complex_):
         )
 
 
-def test_registry_encoders_need_a_logit_fusion(data):
+def test_unknown_registry_encoder(data):
     X, y = data
-    with pytest.raises(ValueError, match="fusion"):
-        TF4CTRClassifier(simple_encoder="deepfm", fusion="concat", **SMALL).fit(X, y)
     with pytest.raises(ValueError, match="simple_encoder"):
         TF4CTRClassifier(simple_encoder="nope", **SMALL).fit(X, y)

@@ -74,6 +74,16 @@ def test_every_variant_trains_and_predicts_deterministically(ssem, fusion):
     torch.testing.assert_close(model(ids, values)[0], model(ids, values)[0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("fusion", FUSION_MODES)
+def test_registry_encoders_under_every_fusion(fusion):
+    torch.manual_seed(0)
+    spec, ids, values, y = toy_problem(256)
+    simple, complex_ = ("deepfm", {"hidden_units": (16,)}), ("pnn", {"hidden_units": (16,), "dropout": 0.0, "batch_norm": False})
+    model = TF4CTR(spec, 8, fusion=fusion, simple_encoder=simple, complex_encoder=complex_)
+    assert (model.simple_encoder.hidden_dim, model.complex_encoder.hidden_dim) == (1 + 1 + 16, 16)
+    assert_learns_xor(model, ids, values, y, steps=80)
+
+
 def test_vote_is_stochastic_only_in_training():
     torch.manual_seed(0)
     spec, ids, values, _ = toy_problem(64)

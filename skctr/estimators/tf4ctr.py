@@ -6,7 +6,7 @@ import numbers
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn.students import create_student, parse_student
-from ..nn.tf4ctr import FUSION_MODES, LOGIT_FUSIONS, SSEM_MODES, TF4CTR, check_twin_focus_params
+from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
 from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
 from .student import StudentClassifier, student_estimator
 
@@ -39,8 +39,9 @@ class TF4CTRClassifier(CTRClassifierBase):
         Simple encoder widths (``hidden_units`` are the complex encoder's).
     simple_encoder, complex_encoder : str, (str, dict) or None, default=None
         A network from the student registry instead of the MLP encoder, e.g.
-        ``simple_encoder="deepfm"`` or ``("xdeepfm", {{"cin_hidden_units": [16]}})``.
-        Such a branch gives its logit itself, so ``fusion`` must be "wsf" or "sum".
+        ``simple_encoder="deepfm"`` or ``("xdeepfm", {{"cin_hidden_units": [16]}})``,
+        under any ``fusion``: the hidden-vector fusions read the network's
+        last hidden vector (see :class:`skctr.nn.students.base.StudentNetwork`).
     alpha : float, default=0.25
         Weight of the simple branch's term in the twin focus loss.
     c : float, default=0.8
@@ -141,11 +142,6 @@ class TF4CTRClassifier(CTRClassifierBase):
         for name in ("simple_encoder", "complex_encoder"):
             if getattr(self, name) is not None:
                 parse_student(getattr(self, name), name)
-        if (self.simple_encoder is not None or self.complex_encoder is not None) and self.fusion not in LOGIT_FUSIONS:
-            raise ValueError(
-                f"fusion={self.fusion!r} needs MLP encoders; with simple_encoder/complex_encoder from the registry "
-                f"use fusion in {LOGIT_FUSIONS}."
-            )
         if self.ssem == "ser" and self.embedding_dim < 2:
             raise ValueError("embedding_dim must be at least 2 with ssem='ser' (the simple table has embedding_dim // 2).")
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..preprocessing import PAD_INDEX, FieldSpec
+from .students.base import SequenceEmbedding, SequenceSlot
 
 
 class FieldEmbedding(nn.Module):
@@ -33,7 +34,11 @@ class FieldEmbedding(nn.Module):
         Index columns in field order (see ``FieldSpec.split_columns``).
     values : FloatTensor (B, n_numeric)
         Numeric columns in field order.
-    returns : FloatTensor (B, F, D)
+    return_sequences : bool, default=False
+        Also return the unpooled sequences, for networks that attend over them.
+    returns : FloatTensor (B, F, D), and with ``return_sequences`` a list of
+        :class:`~skctr.nn.students.base.SequenceEmbedding`, one per entry of
+        ``sequence_layout``.
     """
 
     def __init__(self, field_spec: FieldSpec, embedding_dim: int, *, init_std: float = 1e-4):
@@ -66,6 +71,13 @@ class FieldEmbedding(nn.Module):
             column += field.max_len
         self.num_fields = len(field_spec)
         self.sequence_columns = sequence_columns
+        position = {name: i for i, name in enumerate(field_spec.names)}
+        #: One :class:`SequenceSlot` per sequence field, in field order.
+        self.sequence_layout = tuple(
+            SequenceSlot(position[f.name], position[f.target] if f.target is not None else None)
+            for f in field_spec
+            if f.kind == "sequence"
+        )
         self.weight = nn.Parameter(torch.empty(total_rows, embedding_dim))
         self.numeric_weight = nn.Parameter(torch.empty(n_numeric, embedding_dim))
         self.register_buffer("column_offsets", torch.tensor(column_offsets, dtype=torch.long), persistent=False)
@@ -86,19 +98,21 @@ class FieldEmbedding(nn.Module):
             # Each numeric field is a Linear(1, D) without bias in the CTR convention: xavier-normal.
             nn.init.normal_(self.numeric_weight, std=(2.0 / (1 + self.embedding_dim)) ** 0.5)
 
-    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        parts = []
+    def forward(self, ids: torch.Tensor, values: torch.Tensor, return_sequences: bool = False):
+        parts, sequences = [], []
         if ids.shape[1]:
             rows = nn.functional.embedding(ids + self.column_offsets, self.weight)
             parts.append(rows.index_select(1, self.categorical_columns))
             for start, stop in self.sequence_columns:
-                mask = (ids[:, start:stop] != PAD_INDEX).unsqueeze(-1).to(rows.dtype)
-                summed = (rows[:, start:stop] * mask).sum(1)
-                parts.append((summed / mask.sum(1).clamp_min(1.0)).unsqueeze(1))
+                mask = ids[:, start:stop] != PAD_INDEX
+                weights = mask.unsqueeze(-1).to(rows.dtype)
+                summed = (rows[:, start:stop] * weights).sum(1)
+                parts.append((summed / weights.sum(1).clamp_min(1.0)).unsqueeze(1))
+                sequences.append(SequenceEmbedding(rows[:, start:stop], mask))
         if values.shape[1]:
             parts.append(values.unsqueeze(-1) * self.numeric_weight)
-        stacked = torch.cat(parts, dim=1)
-        return stacked.index_select(1, self.field_order)
+        stacked = torch.cat(parts, dim=1).index_select(1, self.field_order)
+        return (stacked, sequences) if return_sequences else stacked
 
     def l2_penalty(self) -> torch.Tensor:
         """Half the sum of squares of every embedding parameter (tables and numeric vectors)."""

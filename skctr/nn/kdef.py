@@ -139,7 +139,8 @@ class KDEF(nn.Module):
         if teacher not in TEACHER_MODES:
             raise ValueError(f"teacher must be one of {TEACHER_MODES}, got {teacher!r}.")
         self.embedding = FieldEmbedding(field_spec, embedding_dim)
-        built = [create_student(spec, len(field_spec), embedding_dim, shared_params) for spec in students]
+        layout = self.embedding.sequence_layout
+        built = [create_student(spec, len(field_spec), embedding_dim, shared_params, layout) for spec in students]
         fusable = len(built) > 1 and all(isinstance(s, MLPStudent) and s.student_params == built[0].student_params for s in built)
         if fuse and fusable:
             self.students, self.fused = None, FusedMLPStudents(built, len(field_spec), embedding_dim)
@@ -150,11 +151,11 @@ class KDEF(nn.Module):
         self.teacher = teacher
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor):
-        embeddings = self.embedding(ids, values)
+        embeddings, sequences = self.embedding(ids, values, return_sequences=True)
         if self.fused is not None:
             student_logits = self.fused(embeddings)
         else:
-            student_logits = torch.stack([student(embeddings) for student in self.students], dim=1)
+            student_logits = torch.stack([student(embeddings, sequences) for student in self.students], dim=1)
         return teacher_logit(student_logits, self.teacher), student_logits
 
     @property

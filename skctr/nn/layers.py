@@ -58,6 +58,9 @@ class MLPBlock(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = units
+        #: Width of the last hidden vector (the input width when there are no hidden layers).
+        self.hidden_dim = width
+        self.has_output_layer = output_dim is not None
         if output_dim is not None:
             layers.append(nn.Linear(width, output_dim))
             width = output_dim
@@ -67,3 +70,10 @@ class MLPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def forward_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(output, last hidden vector)``; the block must have an output layer."""
+        if not self.has_output_layer:
+            raise ValueError("forward_hidden needs an MLPBlock built with output_dim.")
+        hidden = self.layers[:-1](x)
+        return self.layers[-1](hidden), hidden

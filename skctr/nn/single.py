@@ -32,10 +32,10 @@ class SingleNetwork(nn.Module):
     def __init__(self, field_spec: FieldSpec, embedding_dim: int, student="mlp", shared_params: Mapping | None = None):
         super().__init__()
         self.embedding = FieldEmbedding(field_spec, embedding_dim)
-        self.student = create_student(student, len(field_spec), embedding_dim, shared_params)
+        self.student = create_student(student, len(field_spec), embedding_dim, shared_params, self.embedding.sequence_layout)
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor):
-        logit = self.student(self.embedding(ids, values))
+        logit = self.student(*self.embedding(ids, values, return_sequences=True))
         return logit, logit.unsqueeze(1)
 
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,6 @@ from .students import create_student
 
 SSEM_MODES = ("ser", "gate", "moe", "share")
 FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
-#: Fusions that read only the branch logits, so any registry network can be a branch.
-LOGIT_FUSIONS = ("wsf", "sum")
 
 
 def check_twin_focus_params(alpha: float, c: float, gamma: float) -> None:
@@ -106,8 +104,10 @@ class TF4CTR(nn.Module):
     simple_encoder, complex_encoder : str, (str, dict) or None, default=None
         A registry network (e.g. ``"deepfm"``, ``"wide_deep"``, ``"xdeepfm"``)
         instead of the MLP encoder. It reads the branch's field embedding and
-        gives the branch logit itself, so it needs a logit fusion (``"wsf"``
-        or ``"sum"``).
+        gives the branch logit itself; the hidden-vector fusions read its
+        ``forward_hidden`` vector. A network that reads behaviour sequences
+        gets the unpooled sequences of the table its branch reads (under
+        ``"gate"``/``"moe"`` the selection acts on the pooled fields only).
     dropout, batch_norm
         Of every MLP.
     alpha, c, gamma : float
@@ -142,11 +142,6 @@ class TF4CTR(nn.Module):
         if ssem == "ser" and embedding_dim < 2:
             raise ValueError("ssem='ser' needs embedding_dim >= 2 (the simple table has embedding_dim // 2).")
         check_twin_focus_params(alpha, c, gamma)
-        if (simple_encoder is not None or complex_encoder is not None) and fusion not in LOGIT_FUSIONS:
-            raise ValueError(
-                f"fusion={fusion!r} fuses the encoders' hidden vectors; with a registry network as simple_encoder "
-                f"or complex_encoder use a logit fusion {LOGIT_FUSIONS}."
-            )
         if not tau > 0:
             raise ValueError(f"tau must be positive, got {tau!r}.")
         self.ssem, self.fusion = ssem, fusion
@@ -165,8 +160,7 @@ class TF4CTR(nn.Module):
         self.num_fields = len(field_spec)
         self.simple_encoder, self.simple_head = self._branch(simple_encoder, simple_width, simple_hidden_units, mlp)
         self.complex_encoder, self.complex_head = self._branch(complex_encoder, width, complex_hidden_units, mlp)
-        a = getattr(self.simple_encoder, "output_dim", 1)
-        b = getattr(self.complex_encoder, "output_dim", 1)
+        a, b = self.simple_encoder.hidden_dim, self.complex_encoder.hidden_dim
         if fusion == "wsf":
             self.fusion_weights = nn.Parameter(torch.full((2,), 0.5))
         elif fusion == "vote":
@@ -186,29 +180,34 @@ class TF4CTR(nn.Module):
         if spec is None:
             encoder = MLPBlock(width, hidden_units, **mlp)
             return encoder, nn.Linear(encoder.output_dim, 1)
-        return create_student(spec, self.num_fields, width // self.num_fields, mlp), None
+        layout = self.embedding.sequence_layout
+        return create_student(spec, self.num_fields, width // self.num_fields, mlp, layout), None
 
-    def _branch_logit(self, encoder, head, x):
+    def _branch_output(self, encoder, head, x, sequences):
+        """``(logit, hidden)`` of a branch from its flat input."""
         if head is None:
-            return encoder(x.view(x.shape[0], self.num_fields, -1)), None
+            return encoder.forward_hidden(x.view(x.shape[0], self.num_fields, -1), sequences)
         hidden = encoder(x)
         return head(hidden).squeeze(-1), hidden
 
     def branch_inputs(self, ids, values):
-        e = self.embedding(ids, values).flatten(1)
+        """The flat inputs of the simple and complex branches, and the sequences each branch's table gives."""
+        e, sequences = self.embedding(ids, values, return_sequences=True)
+        e = e.flatten(1)
         if self.ssem == "ser":
-            return self.simple_embedding(ids, values).flatten(1), e
+            e_s, simple_sequences = self.simple_embedding(ids, values, return_sequences=True)
+            return (e_s.flatten(1), e), (simple_sequences, sequences)
         if self.ssem == "gate":
             g = torch.sigmoid(self.selector(e))
-            return e * g, e * (1 - g)
+            return (e * g, e * (1 - g)), (sequences, sequences)
         if self.ssem == "moe":
-            return self.selector(e)
-        return e, e
+            return self.selector(e), (sequences, sequences)
+        return (e, e), (sequences, sequences)
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor):
-        x_s, x_c = self.branch_inputs(ids, values)
-        z_s, h_s = self._branch_logit(self.simple_encoder, self.simple_head, x_s)
-        z_c, h_c = self._branch_logit(self.complex_encoder, self.complex_head, x_c)
+        (x_s, x_c), (seq_s, seq_c) = self.branch_inputs(ids, values)
+        z_s, h_s = self._branch_output(self.simple_encoder, self.simple_head, x_s, seq_s)
+        z_c, h_c = self._branch_output(self.complex_encoder, self.complex_head, x_c, seq_c)
         z = torch.stack([z_s, z_c], dim=1)  # (B, 2)
         if self.fusion == "wsf":
             fused = z @ self.fusion_weights

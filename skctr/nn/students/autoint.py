@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 
@@ -68,7 +69,7 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 @register_student("autoint")
-class AutoIntStudent(nn.Module):
+class AutoIntStudent(StudentNetwork):
     """AutoInt+: stacked multi-head self-attention over the fields plus a parallel DNN.
 
     ``logit = Linear(F * attention_dim -> 1)(flatten(attention(E))) + DNN(flatten(E))``.
@@ -179,9 +180,13 @@ class AutoIntStudent(nn.Module):
             if len(hidden_units) > 0
             else None
         )
+        self.hidden_dim = num_fields * attention_dim + (self.dnn.hidden_dim if self.dnn is not None else 0)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        logit = self.fc(self.attention(embeddings).flatten(1)).squeeze(-1)
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
+        attended = self.attention(embeddings).flatten(1)
+        logit, hidden = self.fc(attended), [attended]
         if self.dnn is not None:
-            logit = logit + self.dnn(embeddings.flatten(1)).squeeze(-1)
-        return logit
+            dnn_logit, dnn_hidden = self.dnn.forward_hidden(embeddings.flatten(1))
+            logit = logit + dnn_logit
+            hidden.append(dnn_hidden)
+        return logit.squeeze(-1), torch.cat(hidden, dim=1)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 STRUCTURES = ("parallel", "stacked", "crossnet_only", "stacked_parallel")
@@ -81,7 +82,7 @@ class CrossNetMix(nn.Module):
 
 
 @register_student("dcnv2")
-class DCNv2Student(nn.Module):
+class DCNv2Student(StudentNetwork):
     """Deep & cross network v2: a cross network on ``x_0 = flatten(E)`` combined with a DNN.
 
     ``model_structure`` decides how (DNN = ReLU MLP without an output layer,
@@ -180,12 +181,13 @@ class DCNv2Student(nn.Module):
             fc_in += self.parallel_dnn.output_dim
         self.fc = nn.Linear(fc_in, 1)
         xavier_init(self.fc)
+        self.hidden_dim = fc_in
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         x0 = embeddings.flatten(1)
         out = self.crossnet(x0)
         if self.stacked_dnn is not None:
             out = self.stacked_dnn(out)
         if self.parallel_dnn is not None:
             out = torch.cat([out, self.parallel_dnn(x0)], dim=1)
-        return self.fc(out).squeeze(-1)
+        return self.fc(out).squeeze(-1), out

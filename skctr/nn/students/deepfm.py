@@ -71,8 +71,11 @@ class DeepFMStudent(WideDeepStudent):
         super().__init__(
             num_fields, embedding_dim, hidden_units=hidden_units, dropout=dropout, batch_norm=batch_norm, linear_bias=linear_bias
         )
+        self.hidden_dim += 1
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         if embeddings.dim() != 3:
             raise ValueError(f"DeepFM needs the stacked (B, F, D) field embedding, got shape {tuple(embeddings.shape)}.")
-        return super().forward(embeddings) + fm_second_order(embeddings)
+        logit, hidden = super().forward_hidden(embeddings)
+        fm = fm_second_order(embeddings)
+        return logit + fm, torch.cat([fm.unsqueeze(1), hidden], dim=1)

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..layers import xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 
@@ -37,7 +38,7 @@ class ExponentialCrossLayer(nn.Module):
 
 
 @register_student("ecn")
-class ECNStudent(nn.Module):
+class ECNStudent(StudentNetwork):
     """Exponential cross network: ``x <- x * (f(x) + b) + x``, so the interaction order doubles per layer.
 
     The embedding of each head is reordered as ``[first halves of every
@@ -114,6 +115,7 @@ class ECNStudent(nn.Module):
         )
         self.fc = nn.Linear(width, 1)
         xavier_init(self.fc)
+        self.hidden_dim = num_heads * width
 
     def reorder(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(B, F, D) -> (B, H, F * D / H): per head, the first halves of all fields, then the second halves."""
@@ -122,8 +124,8 @@ class ECNStudent(nn.Module):
         first, second = heads.chunk(2, dim=-1)
         return torch.cat([first.flatten(2), second.flatten(2)], dim=-1)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         x = self.reorder(embeddings)
         for layer in self.layers:
             x = layer(x)
-        return self.fc(x).squeeze(-1).mean(dim=1)
+        return self.fc(x).squeeze(-1).mean(dim=1), x.flatten(1)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..layers import xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 RESIDUAL_TYPES = ("concat", "sum")
@@ -123,7 +124,7 @@ class FinalBlock(nn.Module):
 
 
 @register_student("final")
-class FinalStudent(nn.Module):
+class FinalStudent(StudentNetwork):
     """FINAL (FinalNet): stacked factorized interaction layers, optionally on a field gate, one or two blocks.
 
     Block 1 reads ``flatten(Gate(E))`` (or ``flatten(E)`` without the gate),
@@ -220,18 +221,27 @@ class FinalStudent(nn.Module):
                 **common,
             )
             self.fc2 = nn.Linear(self.block2.output_dim, 1)
+        self.hidden_dim = self.block1.output_dim + (self.block2.output_dim if blocks == 2 else 0)
         for name, module in self.named_children():
             if name != "gate":  # the gate chose its own init
                 xavier_init(module)
 
+    def _blocks_hidden(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        gated = self.gate(embeddings) if self.gate is not None else embeddings
+        hidden = (self.block1(gated.flatten(1)),)
+        if self.blocks == 2:
+            hidden += (self.block2(embeddings.flatten(1)),)
+        return hidden
+
+    def _block_logits(self, hidden) -> tuple[torch.Tensor, ...]:
+        return tuple(fc(h).squeeze(-1) for fc, h in zip((self.fc1, getattr(self, "fc2", None)), hidden))
+
     def forward_blocks(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The logit of each block, ``(z1,)`` or ``(z1, z2)``, each of shape (B,)."""
-        gated = self.gate(embeddings) if self.gate is not None else embeddings
-        logits = (self.fc1(self.block1(gated.flatten(1))).squeeze(-1),)
-        if self.blocks == 2:
-            logits += (self.fc2(self.block2(embeddings.flatten(1))).squeeze(-1),)
-        return logits
+        return self._block_logits(self._blocks_hidden(embeddings))
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        logits = self.forward_blocks(embeddings)
-        return logits[0] if len(logits) == 1 else 0.5 * (logits[0] + logits[1])
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
+        hidden = self._blocks_hidden(embeddings)
+        logits = self._block_logits(hidden)
+        logit = logits[0] if len(logits) == 1 else 0.5 * (logits[0] + logits[1])
+        return logit, torch.cat(hidden, dim=1)

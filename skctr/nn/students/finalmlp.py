@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 
@@ -59,7 +60,7 @@ class InteractionAggregation(nn.Module):
 
 
 @register_student("finalmlp")
-class FinalMLPStudent(nn.Module):
+class FinalMLPStudent(StudentNetwork):
     """FinalMLP: two MLP streams on feature-gated inputs, fused by multi-head bilinear aggregation.
 
     With ``e = flatten(E)``, stream j reads ``x_j = e * g_j`` where the gate
@@ -143,10 +144,12 @@ class FinalMLPStudent(nn.Module):
             self.gate2 = FeatureSelectionGate(embedding_dim, input_dim, fs_hidden_units)
         else:
             self.gate1 = self.gate2 = None
+        self.hidden_dim = self.mlp1.output_dim + self.mlp2.output_dim
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         e = embeddings.flatten(1)
         x1, x2 = e, e
         if self.gate1 is not None:
             x1, x2 = e * self.gate1(), e * self.gate2()
-        return self.fusion(self.mlp1(x1), self.mlp2(x2))
+        o1, o2 = self.mlp1(x1), self.mlp2(x2)
+        return self.fusion(o1, o2), torch.cat([o1, o2], dim=1)

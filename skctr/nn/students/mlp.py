@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock
+from .base import StudentNetwork
 from .registry import register_student
 
 
 @register_student("mlp")
-class MLPStudent(nn.Module):
+class MLPStudent(StudentNetwork):
     """A multi-layer perceptron over the flattened field embedding.
 
     Parameters
@@ -37,6 +38,8 @@ class MLPStudent(nn.Module):
     ):
         super().__init__()
         self.mlp = MLPBlock(num_fields * embedding_dim, hidden_units, 1, dropout=dropout, batch_norm=batch_norm)
+        self.hidden_dim = self.mlp.hidden_dim
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.mlp(embeddings.flatten(1)).squeeze(-1)
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
+        logit, hidden = self.mlp.forward_hidden(embeddings.flatten(1))
+        return logit.squeeze(-1), hidden

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock
+from .base import StudentNetwork
 from .registry import register_student
 
 
 @register_student("pnn")
-class PNNStudent(nn.Module):
+class PNNStudent(StudentNetwork):
     """Inner-product PNN: an MLP over the flattened embedding and all pairwise field inner products.
 
     The MLP reads ``[flatten(E), ip]`` where ``ip`` holds ``<E_i, E_j>`` for
@@ -55,12 +56,14 @@ class PNNStudent(nn.Module):
         self.register_buffer("_cols", cols, persistent=False)
         input_dim = num_fields * embedding_dim + rows.numel()
         self.mlp = MLPBlock(input_dim, hidden_units, 1, dropout=dropout, batch_norm=batch_norm)
+        self.hidden_dim = self.mlp.hidden_dim
 
     def inner_products(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``<E_i, E_j>`` for i < j, row-major: shape (B, F (F - 1) / 2)."""
         gram = torch.bmm(embeddings, embeddings.transpose(1, 2))
         return gram[:, self._rows, self._cols]
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         x = torch.cat([embeddings.flatten(1), self.inner_products(embeddings)], dim=1)
-        return self.mlp(x).squeeze(-1)
+        logit, hidden = self.mlp.forward_hidden(x)
+        return logit.squeeze(-1), hidden

@@ -1,19 +1,21 @@
 """One registry of named networks that read the shared field embedding and return a logit.
 
-A network is a ``torch.nn.Module`` whose constructor takes ``num_fields`` and
-``embedding_dim`` first, then its own keyword hyper-parameters, and whose
-``forward(E)`` maps the field embedding ``E`` (B, F, D) to logits (B,).
-Adding a network is one file with ``@register_student("name")`` on the class
-and one import line in ``skctr/nn/students/__init__.py``.
+A network is a :class:`~skctr.nn.students.base.StudentNetwork`: its
+constructor takes ``num_fields`` and ``embedding_dim`` first, then its own
+keyword-only hyper-parameters, and ``forward(E)`` maps the field embedding
+``E`` (B, F, D) to logits (B,); ``forward_hidden`` also gives the hidden
+vector its readout reads. Adding a network is one file with
+``@register_student("name")`` on the class and one import line in
+``skctr/nn/students/__init__.py``.
 """
 from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
 
-from torch import nn
+from .base import StudentNetwork
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
+_REGISTRY: dict[str, type[StudentNetwork]] = {}
 
 #: Hyper-parameters an ensemble passes to every student that accepts them.
 SHARED_PARAMS = ("hidden_units", "dropout", "batch_norm")
@@ -23,6 +25,8 @@ def register_student(name: str):
     """Class decorator adding a network to the registry under ``name``."""
 
     def decorate(cls):
+        if not issubclass(cls, StudentNetwork):
+            raise TypeError(f"{cls.__name__} must subclass StudentNetwork to be registered as {name!r}.")
         if name in _REGISTRY:
             raise ValueError(f"A student named {name!r} is already registered ({_REGISTRY[name].__name__}).")
         _REGISTRY[name] = cls
@@ -37,7 +41,7 @@ def available_students() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def student_class(name: str) -> type[nn.Module]:
+def student_class(name: str) -> type[StudentNetwork]:
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -47,11 +51,7 @@ def student_class(name: str) -> type[nn.Module]:
 def student_hyperparameters(name: str) -> dict:
     """Keyword hyper-parameters of a registered network with their defaults."""
     signature = inspect.signature(student_class(name).__init__)
-    return {
-        p.name: p.default
-        for p in list(signature.parameters.values())[3:]
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    return {p.name: p.default for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY}
 
 
 def parse_student(spec, parameter: str = "students") -> tuple[str, dict]:
@@ -82,9 +82,17 @@ def resolve_student_params(spec, shared: Mapping, parameter: str = "students") -
     return name, resolved
 
 
-def create_student(spec, num_fields: int, embedding_dim: int, shared: Mapping | None = None) -> nn.Module:
-    """Build a student from ``"name"`` or ``("name", params)``; see :func:`resolve_student_params`."""
+def create_student(
+    spec, num_fields: int, embedding_dim: int, shared: Mapping | None = None, sequence_layout: tuple = ()
+) -> StudentNetwork:
+    """Build a student from ``"name"`` or ``("name", params)``; see :func:`resolve_student_params`.
+
+    ``sequence_layout`` (the embedding's :class:`~skctr.nn.students.base.SequenceSlot` s)
+    reaches only the networks that read sequences.
+    """
     name, params = resolve_student_params(spec, shared or {})
-    module = student_class(name)(num_fields, embedding_dim, **params)
+    cls = student_class(name)
+    layout = (tuple(sequence_layout),) if cls.reads_sequences else ()
+    module = cls(num_fields, embedding_dim, *layout, **params)
     module.student_params = params
     return module

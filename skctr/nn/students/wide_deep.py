@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 
 @register_student("wide_deep")
-class WideDeepStudent(nn.Module):
+class WideDeepStudent(StudentNetwork):
     """Wide & Deep: ``logit = Linear(flatten(E)) + MLP(flatten(E))``.
 
     Parameters
@@ -58,10 +59,12 @@ class WideDeepStudent(nn.Module):
         self.linear = nn.Linear(width, 1, bias=linear_bias)
         self.mlp = MLPBlock(width, hidden_units, 1, dropout=dropout, batch_norm=batch_norm) if len(hidden_units) else None
         xavier_init(self.linear)
+        self.hidden_dim = 1 + (self.mlp.hidden_dim if self.mlp is not None else 0)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         flat = embeddings.flatten(1)
-        logit = self.linear(flat)
+        logit = hidden = self.linear(flat)
         if self.mlp is not None:
-            logit = logit + self.mlp(flat)
-        return logit.squeeze(-1)
+            deep_logit, deep_hidden = self.mlp.forward_hidden(flat)
+            logit, hidden = logit + deep_logit, torch.cat([hidden, deep_hidden], dim=1)
+        return logit.squeeze(-1), hidden

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
+from .base import StudentNetwork
 from .registry import register_student
 
 
@@ -33,9 +34,14 @@ class CompressedInteractionNetwork(nn.Module):
             nn.Conv1d(num_fields * h_in, h_out, kernel_size=1) for h_in, h_out in zip(previous, hidden_units)
         )
         self.fc = nn.Linear(sum(hidden_units), output_dim)
+        self.hidden_dim = sum(hidden_units)
         xavier_init(self)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.forward_hidden(embeddings)[0]
+
+    def forward_hidden(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(output, [p^1, ..., p^K])``: the pooled feature maps are what the output layer reads."""
         batch, _, dim = embeddings.shape
         x = embeddings
         pooled = []
@@ -43,11 +49,12 @@ class CompressedInteractionNetwork(nn.Module):
             z = (embeddings.unsqueeze(2) * x.unsqueeze(1)).reshape(batch, -1, dim)  # (B, F * H_{k-1}, D)
             x = conv(z)
             pooled.append(x.sum(dim=-1))
-        return self.fc(torch.cat(pooled, dim=1))
+        pooled = torch.cat(pooled, dim=1)
+        return self.fc(pooled), pooled
 
 
 @register_student("cin")
-class CINStudent(nn.Module):
+class CINStudent(StudentNetwork):
     """The compressed interaction network alone: ``logit = CIN(E)``.
 
     Parameters
@@ -72,13 +79,15 @@ class CINStudent(nn.Module):
     def __init__(self, num_fields: int, embedding_dim: int, *, cin_hidden_units: Sequence[int] = (32, 32, 32)):
         super().__init__()
         self.cin = CompressedInteractionNetwork(num_fields, cin_hidden_units, 1)
+        self.hidden_dim = self.cin.hidden_dim
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.cin(embeddings).squeeze(-1)
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
+        logit, pooled = self.cin.forward_hidden(embeddings)
+        return logit.squeeze(-1), pooled
 
 
 @register_student("xdeepfm")
-class XDeepFMStudent(nn.Module):
+class XDeepFMStudent(StudentNetwork):
     """xDeepFM: ``logit = Linear(flatten(E)) + CIN(E) + MLP(flatten(E))``.
 
     Parameters
@@ -128,10 +137,15 @@ class XDeepFMStudent(nn.Module):
         self.cin = CompressedInteractionNetwork(num_fields, cin_hidden_units, 1)
         self.mlp = MLPBlock(width, hidden_units, 1, dropout=dropout, batch_norm=batch_norm) if len(hidden_units) else None
         xavier_init(self.linear)
+        self.hidden_dim = 1 + self.cin.hidden_dim + (self.mlp.hidden_dim if self.mlp is not None else 0)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         flat = embeddings.flatten(1)
-        logit = self.linear(flat) + self.cin(embeddings)
+        linear = self.linear(flat)
+        cin_logit, pooled = self.cin.forward_hidden(embeddings)
+        logit, hidden = linear + cin_logit, [linear, pooled]
         if self.mlp is not None:
-            logit = logit + self.mlp(flat)
-        return logit.squeeze(-1)
+            mlp_logit, mlp_hidden = self.mlp.forward_hidden(flat)
+            logit = logit + mlp_logit
+            hidden.append(mlp_hidden)
+        return logit.squeeze(-1), torch.cat(hidden, dim=1)
