@@ -15,7 +15,7 @@ def data():
     return make_ctr(3000, cardinality=(5, 40), random_state=0)
 
 
-@pytest.mark.parametrize("ssem", ["ser", "share"])
+@pytest.mark.parametrize("ssem", ["ser", "share", "gate", "moe"])
 def test_best_student_is_the_better_branch(data, ssem, tmp_path):
     X, y = data
     model = TF4CTRClassifier(ssem=ssem, **SMALL).fit(X, y)
@@ -27,17 +27,22 @@ def test_best_student_is_the_better_branch(data, ssem, tmp_path):
         np.testing.assert_allclose(branch.predict_proba(X)[:, 1], model.predict_proba_students(X)[:, index], atol=1e-6)
     if ssem == "ser":
         assert model.get_student(0).embedding_dim == 8  # the simple branch's own half-width table
+    if ssem in ("gate", "moe"):
+        name, params = model.best_student_.student
+        assert name == "tf4ctr_branch" and params["selection"] == ssem
     joblib.dump(model, tmp_path / "m.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X), model.predict_proba(X))
+    loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.best_student_.predict_proba(X), model.best_student_.predict_proba(X))
 
 
 @pytest.mark.parametrize("ssem", ["gate", "moe"])
-def test_selection_modules_have_no_standalone_branch(data, ssem):
+def test_branch_with_a_registry_encoder_behind_a_selection(data, ssem):
     X, y = data
-    model = TF4CTRClassifier(ssem=ssem, **SMALL).fit(X, y)
-    assert not hasattr(model, "best_student_")
-    with pytest.raises(ValueError, match="ssem"):
-        model.get_student(0)
+    model = TF4CTRClassifier(ssem=ssem, fusion="concat", complex_encoder=("wide_deep", {"hidden_units": (8,)}), **SMALL).fit(X, y)
+    np.testing.assert_allclose(model.get_student(1).predict_proba(X)[:, 1], model.predict_proba_students(X)[:, 1], atol=1e-6)
+    with pytest.raises(IndexError):
+        model.get_student(2)
 
 
 @pytest.mark.parametrize("fusion", ["wsf", "vote", "concat", "moe", "sum"])

@@ -347,13 +347,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self._score_members(valid)
         if self._is_ensemble:
             self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
-            if self._students_extractable():
-                self.best_student_ = self.get_student(self.best_student_index_)
+            self.best_student_ = self.get_student(self.best_student_index_)
         return self
-
-    def _students_extractable(self) -> bool:
-        """Whether every member is a standalone network that ``get_student`` can return."""
-        return True
 
     def _score_members(self, valid: FieldTensors):
         """Fit the calibration (if asked) and score the prediction and every member on the validation data."""

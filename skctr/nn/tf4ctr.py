@@ -18,6 +18,7 @@ from ..preprocessing import FieldSpec
 from .embedding import FieldEmbedding
 from .layers import MLPBlock, xavier_init
 from .students import create_student
+from .students.tf4ctr_branch import SampleGate, SelectionExperts
 
 SSEM_MODES = ("ser", "gate", "moe", "share")
 FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
@@ -59,24 +60,6 @@ def twin_focus_loss(simple_logit, complex_logit, y, *, alpha: float = 0.25, c: f
     easy = ((c + p_t(simple_logit)) ** gamma * F.binary_cross_entropy_with_logits(simple_logit, y, reduction="none")).mean()
     hard = (((2 - c) - p_t(complex_logit)) ** gamma * F.binary_cross_entropy_with_logits(complex_logit, y, reduction="none")).mean()
     return alpha * easy + (1 - alpha) * hard
-
-
-class _MoEInputs(nn.Module):
-    """Two experts and one softmax gate per branch (MMoE with two tasks)."""
-
-    def __init__(self, width: int, dropout: float, batch_norm: bool):
-        super().__init__()
-        self.experts = nn.ModuleList(
-            MLPBlock(width, [width // 2, width], dropout=dropout, batch_norm=batch_norm) for _ in range(2)
-        )
-        self.gates = nn.ModuleList(
-            MLPBlock(width, [max(width // 4, 1)], 2, dropout=dropout, batch_norm=batch_norm) for _ in range(2)
-        )
-
-    def forward(self, e):
-        experts = torch.stack([expert(e) for expert in self.experts], dim=1)  # (B, 2, width)
-        simple, complex_ = (torch.softmax(gate(e), dim=1).unsqueeze(-1).mul(experts).sum(1) for gate in self.gates)
-        return simple, complex_
 
 
 class TF4CTR(nn.Module):
@@ -154,9 +137,9 @@ class TF4CTR(nn.Module):
             self.simple_embedding = FieldEmbedding(field_spec, embedding_dim // 2)
             simple_width = len(field_spec) * (embedding_dim // 2)
         elif ssem == "gate":
-            self.selector = MLPBlock(width, [max(width // 4, 1)], 1, **mlp)
+            self.selector = SampleGate(width, **mlp)
         elif ssem == "moe":
-            self.selector = _MoEInputs(width, **mlp)
+            self.selector = SelectionExperts(width, 2, **mlp)  # gate 0 feeds the simple branch
         self.num_fields = len(field_spec)
         self.simple_encoder, self.simple_head = self._branch(simple_encoder, simple_width, simple_hidden_units, mlp)
         self.complex_encoder, self.complex_head = self._branch(complex_encoder, width, complex_hidden_units, mlp)
@@ -198,7 +181,7 @@ class TF4CTR(nn.Module):
             e_s, simple_sequences = self.simple_embedding(ids, values, return_sequences=True)
             return (e_s.flatten(1), e), (simple_sequences, sequences)
         if self.ssem == "gate":
-            g = torch.sigmoid(self.selector(e))
+            g = self.selector(e)
             return (e * g, e * (1 - g)), (sequences, sequences)
         if self.ssem == "moe":
             return self.selector(e), (sequences, sequences)

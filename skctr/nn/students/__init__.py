@@ -7,6 +7,7 @@ from . import final  # noqa: F401
 from . import finalmlp  # noqa: F401
 from . import mlp  # noqa: F401
 from . import pnn  # noqa: F401
+from . import tf4ctr_branch  # noqa: F401
 from . import wide_deep  # noqa: F401
 from . import xdeepfm  # noqa: F401
 from .registry import (
