@@ -2,9 +2,12 @@
 from . import autoint  # noqa: F401
 from . import dcnv2  # noqa: F401
 from . import deepfm  # noqa: F401
+from . import dhen  # noqa: F401
+from . import din  # noqa: F401
 from . import ecn  # noqa: F401
 from . import final  # noqa: F401
 from . import finalmlp  # noqa: F401
+from . import interformer  # noqa: F401
 from . import mlp  # noqa: F401
 from . import pnn  # noqa: F401
 from . import tf4ctr_branch  # noqa: F401
