@@ -1,7 +1,7 @@
 """scikit-learn's own estimator checks on the classifiers (FieldEncoder's are in test_field_encoder.py)."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skctr import FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
+from skctr import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 # Small networks, a larger learning rate and no embedding penalty so that the checks' tiny data sets
 # (tens of rows of dense floats) are learned in a few epochs.
@@ -14,6 +14,7 @@ SMALL = dict(hidden_units=(16,), max_epochs=20, batch_size=64, lr=0.01, embeddin
         StudentClassifier(**SMALL),
         FINALClassifier(block2_hidden_units=(8,), **SMALL),
         TF4CTRClassifier(simple_hidden_units=(8,), **SMALL),
+        CETNetClassifier(components=["mlp", "pnn"], **SMALL),
     ],
     expected_failed_checks=lambda estimator: {
         # float32 matrix products round differently with the number of rows in a batch, so a row's

@@ -261,13 +261,40 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             if len(valid) != len(y_valid):
                 raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_valid)}.")
             train = FieldTensors.from_array(X_encoded, self.field_spec_, y_encoded)
+            valid_rows = None
         else:
             train_rows, valid_rows = self._stratified_holdout(y_encoded, seed)
             train = FieldTensors.from_array(X_encoded[train_rows], self.field_spec_, y_encoded[train_rows])
             valid = FieldTensors.from_array(X_encoded[valid_rows], self.field_spec_, y_encoded[valid_rows])
         if torch.unique(valid.y).numel() < 2:
             raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
-        return train, valid
+        return train, valid, valid_rows
+
+    def _validation_groups(self, groups, X, eval_set, valid_rows):
+        """The group of every validation row, from a column name or an array aligned with ``X``."""
+        if groups is None:
+            return None
+        if isinstance(groups, str):
+            source = eval_set[0] if eval_set is not None else X
+            where = "eval_set's X" if eval_set is not None else "X"
+            if not isinstance(source, pd.DataFrame) or groups not in source.columns:
+                raise ValueError(
+                    f"groups={groups!r} is not a column of {where}; pass the name of a DataFrame column (e.g. the "
+                    "user id) or an array with the group of every row of X."
+                )
+            values = source[groups].to_numpy()
+            return values if eval_set is not None else values[valid_rows]
+        if eval_set is not None:
+            raise ValueError(
+                "With eval_set, pass groups as a column name present in both X and eval_set's X: an array aligned "
+                "with X gives no group for the validation rows."
+            )
+        values = column_or_1d(np.asarray(groups, dtype=object))
+        if len(values) != len(X):
+            raise ValueError(f"groups has {len(values)} entries but X has {len(X)} rows; they must match.")
+        if pd.isna(values).any():
+            raise ValueError("groups contains missing values; give every row a group.")
+        return values[valid_rows]
 
     def _make_net(self, device, *, train_split, callbacks=None, verbose=0) -> CTRNet:
         factory, module_kwargs = self._module_config(self.field_spec_, str(device))
@@ -305,7 +332,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         return np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(valid_rows))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, eval_set=None):
+    def fit(self, X, y, eval_set=None, groups=None):
         """Fit the model, selecting epochs on validation AUC.
 
         Parameters
@@ -318,6 +345,12 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         eval_set : tuple (X_valid, y_valid), optional
             Validation data for early stopping and member scores. Without it a
             stratified ``valid_size`` fraction of ``X`` is held out.
+        groups : str or array-like of shape (n_samples,), optional
+            The group of every row (e.g. the user), for the group AUC
+            (:func:`skctr.metrics.gauc`) of the validation data in
+            ``student_scores_``: a column name of ``X`` (and of ``eval_set``'s
+            ``X``), or an array aligned with ``X`` when there is no
+            ``eval_set``. Training and early stopping are unchanged.
 
         Returns
         -------
@@ -334,7 +367,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             if isinstance(self.random_state, np.random.RandomState)
             else self.random_state
         )
-        train, valid = self._split(X_encoded, y_encoded, eval_set, seed)
+        train, valid, valid_rows = self._split(X_encoded, y_encoded, eval_set, seed)
+        valid_groups = self._validation_groups(groups, X, eval_set, valid_rows)
         device = resolve_device(self.device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
@@ -344,13 +378,13 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             self.net_.fit(train, None)
         # The validation set is no longer needed; keep it out of pickles.
         self.net_.train_split = None
-        self._score_members(valid)
+        self._score_members(valid, valid_groups)
         if self._is_ensemble:
             self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
             self.best_student_ = self.get_student(self.best_student_index_)
         return self
 
-    def _score_members(self, valid: FieldTensors):
+    def _score_members(self, valid: FieldTensors, groups=None):
         """Fit the calibration (if asked) and score the prediction and every member on the validation data."""
         logits, member_logits = self._forward_dataset(valid)
         y = valid.y.numpy()
@@ -359,7 +393,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         logits, member_logits = self._calibrated(logits, member_logits)
         self.student_scores_ = member_scores(
             y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names(),
-            ensemble=self._is_ensemble,
+            ensemble=self._is_ensemble, groups=groups,
         )
 
     # ------------------------------------------------------------------ predict

@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from skorch.callbacks import Callback
 
-from ..metrics import binary_scores
+from ..metrics import binary_scores, gauc
 
 
 class MemberScoring(Callback):
@@ -47,12 +47,14 @@ class MemberScoring(Callback):
         self._logits, self._member_logits = [], []
 
 
-def member_scores(y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names, *, ensemble=True):
-    """AUC and logloss of the prediction (row "ensemble", if ``ensemble``) and of each member, as DataFrame rows."""
-    if not ensemble:
-        rows = {member_names[0]: binary_scores(y, probability)}
-    else:
-        rows = {"ensemble": binary_scores(y, probability)}
-        for name, column in zip(member_names, member_probabilities.T):
-            rows[name] = binary_scores(y, column)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["auc", "logloss"])
+def member_scores(
+    y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names, *, ensemble=True, groups=None
+):
+    """AUC and logloss (and gAUC, given ``groups``) of the prediction (row "ensemble", if ``ensemble``) and of each member."""
+    columns = [probability] + (list(member_probabilities.T) if ensemble else [])
+    names = (["ensemble"] + list(member_names)) if ensemble else [member_names[0]]
+    scores = ["auc", "logloss"] + (["gauc"] if groups is not None else [])
+    rows = {}
+    for name, column in zip(names, columns):
+        rows[name] = binary_scores(y, column) + ((gauc(y, column, groups),) if groups is not None else ())
+    return pd.DataFrame.from_dict(rows, orient="index", columns=scores)
