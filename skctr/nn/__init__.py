@@ -4,6 +4,7 @@ Every framework module maps ``(ids, values)`` to ``(prediction_logit (B,),
 member_logits (B, K))`` and has ``loss(output, y)``; its ``embedding``
 attribute(s) carry the tables that the training loop regularises.
 """
+from .cetnet import CETNet, cetnet_loss, symmetric_kl
 from .embedding import FieldEmbedding
 from .kdef import KDEF, KNOWLEDGE_MODES, TEACHER_MODES, kdef_loss, teacher_logit
 from .layers import MLPBlock, xavier_init
@@ -12,6 +13,7 @@ from .tf4ctr import TF4CTR, twin_focus_loss
 from .students import available_students, create_student, register_student
 
 __all__ = [
+    "CETNet",
     "KDEF",
     "KNOWLEDGE_MODES",
     "TEACHER_MODES",
@@ -20,9 +22,11 @@ __all__ = [
     "SingleNetwork",
     "TF4CTR",
     "available_students",
+    "cetnet_loss",
     "create_student",
     "kdef_loss",
     "register_student",
+    "symmetric_kl",
     "teacher_logit",
     "twin_focus_loss",
     "xavier_init",
