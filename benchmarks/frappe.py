@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
-from sklearn.metrics import log_loss, roc_auc_score
 
-from skctr import KDEFClassifier, StudentClassifier, TF4CTRClassifier
+from skctr import CETNetClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fit_and_score, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -26,6 +24,7 @@ MODELS = {
     "latest": lambda seed: KDEFClassifier(students="latest", random_state=seed),
     "student": lambda seed: StudentClassifier(random_state=seed),
     "tf4ctr": lambda seed: TF4CTRClassifier(random_state=seed),
+    "cetnet": lambda seed: CETNetClassifier(random_state=seed),
 }
 LABELS = {
     "kdef": "KDEFClassifier() (3 MLP students)",
@@ -33,39 +32,14 @@ LABELS = {
     "latest": 'KDEFClassifier(students="latest") (PNN, FINAL, ECN)',
     "student": "StudentClassifier() (one MLP)",
     "tf4ctr": "TF4CTRClassifier() (SER, WSF)",
+    "cetnet": "CETNetClassifier() (DCNv2 + FINAL, one table each)",
 }
 
 
-def scores(y, p):
-    return roc_auc_score(y, p), log_loss(y, p)
-
-
 def run(name, seed, splits):
-    (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = splits
-    model = MODELS[name](seed)
-    start = time.perf_counter()
-    model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
-    seconds = time.perf_counter() - start
-    history = model.history_
-    best_epoch = int(np.nanargmax(history[:, "valid_auc"])) + 1
-    row = {
-        "model": name, "seed": seed, "epochs": len(history), "best_epoch": best_epoch,
-        "fit_seconds": round(seconds, 1), "seconds_per_epoch": round(float(np.mean(history[:, "dur"])), 1),
-    }
-    row["test_auc"], row["test_logloss"] = scores(y_test, model.predict_proba(X_test)[:, 1])
-    if hasattr(model, "best_student_"):
-        row["best_student"] = model.best_student_index_
-        row["best_student_test_auc"], row["best_student_test_logloss"] = scores(
-            y_test, model.best_student_.predict_proba(X_test)[:, 1]
-        )
-        members = model.predict_proba_students(X_test)
-        row["student_test_auc"] = [round(roc_auc_score(y_test, members[:, k]), 5) for k in range(members.shape[1])]
-        start = time.perf_counter()
-        model.predict_proba(X_test)
-        ensemble_time = time.perf_counter() - start
-        start = time.perf_counter()
-        model.best_student_.predict_proba(X_test)
-        row["best_student_speedup"] = round(ensemble_time / (time.perf_counter() - start), 2)
+    row = {"model": name, "seed": seed, **fit_and_score(MODELS[name](seed), splits)}
+    if "member_test" in row:
+        row["student_test_auc"] = [m["auc"] for m in row.pop("member_test").values()]
     print(json.dumps(row), flush=True)
     return row
 
@@ -76,8 +50,7 @@ def write_report(rows, path):
         "",
         "Frappe_x1 split from `../shared/data/frappe` (202,027 / 57,722 / 28,860 rows), default parameters,",
         "early stopping on the validation split, figures on the test split. Produced by `python benchmarks/frappe.py`",
-        f"on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads.",
+        f"on {machine()}.",
         "",
         "| model | seed | test AUC | test logloss | best student test AUC / logloss | epochs (best) | fit time | s/epoch |",
         "|---|---|---|---|---|---|---|---|",
