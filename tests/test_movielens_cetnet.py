@@ -9,7 +9,8 @@ from skctr.metrics import gauc
 
 pytestmark = pytest.mark.realdata
 
-THRESHOLD = 0.68  # measured: see the comment at the assertion
+# Measured: test AUC 0.7032, gAUC 0.7117 (3 epochs, seed 0); all models score 0.70-0.71 here (docs/results_movielens.md).
+THRESHOLD = 0.68
 
 
 def test_default_cetnet_with_a_history_of_the_item_field():
