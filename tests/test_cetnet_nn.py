@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skctr.nn.cetnet import CETNET_FUSIONS, CETNet, cetnet_loss, confidence_weights, negative_entropy, symmetric_kl
-from test_nn import toy_problem
+from test_nn import adam_losses, toy_problem
 from test_student_contract import batch, field_spec
 
 SMALL_MLP = ("mlp", {"hidden_units": (16,), "dropout": 0.0, "batch_norm": False})
@@ -107,14 +107,7 @@ def test_every_fusion_learns_xor(fusion):
     model = CETNet(spec, 8, [SMALL_MLP, ("mlp", {"hidden_units": (16,), "dropout": 0.0})], fusion=fusion)
     for table in model.embeddings:
         table.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(80):
-        loss = model.loss(model(ids, values), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = adam_losses(model, ids, values, y, 80)
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     fused, components = model(ids, values)

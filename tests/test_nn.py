@@ -91,10 +91,9 @@ def toy_problem(n=512, seed=0):
     return spec, ids, torch.zeros(n, 0), (a ^ b).float()
 
 
-def assert_learns_xor(model, ids, values, y, steps=60):
-    """A few Adam steps at least halve the loss and fit the toy XOR labels exactly."""
-    model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+def adam_losses(model, ids, values, y, steps, lr=1e-2):
+    """Train with Adam on ``model.loss`` for ``steps`` full-batch steps; the loss before each step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         loss = model.loss(model(ids, values), y)
@@ -102,6 +101,13 @@ def assert_learns_xor(model, ids, values, y, steps=60):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def assert_learns_xor(model, ids, values, y, steps=60):
+    """A few Adam steps at least halve the loss and fit the toy XOR labels exactly."""
+    model.embedding.weight.data.normal_(std=0.1)
+    losses = adam_losses(model, ids, values, y, steps)
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     assert ((model(ids, values)[0] > 0).float() == y).float().mean() == 1.0

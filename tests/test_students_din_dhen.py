@@ -1,18 +1,15 @@
 """DIN (target attention over behaviour sequences) and DHEN (hierarchical ensemble of interaction modules)."""
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-import skctr.nn.students.dhen  # noqa: F401  (registers "dhen")
-import skctr.nn.students.din  # noqa: F401  (registers "din")
-from skctr.nn import FieldEmbedding, SingleNetwork
+from skctr.nn import SingleNetwork
 from skctr.nn.students.base import SequenceEmbedding, SequenceSlot
 from skctr.nn.students.dhen import MODULES, DHENStudent, SlotProjection
 from skctr.nn.students.din import Dice, DINStudent
 from skctr.nn.students.registry import create_student, student_hyperparameters
 from skctr.preprocessing import Field, FieldSpec
-from test_nn import assert_learns_xor, toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
+from test_nn import adam_losses, assert_learns_xor, toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
 # Fields: 0 user, 1 item, 2 history of items (target: item), 3 tags (a sequence without a target).
 LAYOUT = (SequenceSlot(2, 1), SequenceSlot(3, None))
@@ -174,23 +171,6 @@ def test_dice():
     assert dice(torch.empty(0, 3)).shape == (0, 3)
 
 
-class SequenceNetwork(nn.Module):
-    """A FieldEmbedding feeding a sequence-reading student, with SingleNetwork's output and loss contract."""
-
-    def __init__(self, spec, dim, student):
-        super().__init__()
-        self.embedding = FieldEmbedding(spec, dim)
-        self.student = create_student(student, len(spec), dim, sequence_layout=self.embedding.sequence_layout)
-
-    def forward(self, ids, values):
-        embeddings, sequences = self.embedding(ids, values, return_sequences=True)
-        logit = self.student(embeddings, sequences)
-        return logit, logit.unsqueeze(1)
-
-    def loss(self, output, y):
-        return F.binary_cross_entropy_with_logits(output[0], y)
-
-
 SPEC = FieldSpec([
     Field("user", "categorical", 6),
     Field("item", "categorical", 8),
@@ -215,7 +195,7 @@ def target_in_history(n=256, seed=0):
 
 def test_din_through_a_real_field_embedding():
     torch.manual_seed(0)
-    model = SequenceNetwork(SPEC, 4, ("din", SMALL_DIN))
+    model = SingleNetwork(SPEC, 4, ("din", SMALL_DIN))
     assert model.embedding.sequence_layout == (SequenceSlot(3, 1), SequenceSlot(4, None))
     assert len(model.student.attentions) == 1
     ids, values, y = target_in_history(16)
@@ -233,17 +213,10 @@ def test_din_through_a_real_field_embedding():
 def test_din_learns_target_in_history(use_softmax):
     torch.manual_seed(0)
     ids, values, y = target_in_history()
-    model = SequenceNetwork(SPEC, 8, ("din", {"hidden_units": (16,), "attention_hidden_units": (16,),
+    model = SingleNetwork(SPEC, 8, ("din", {"hidden_units": (16,), "attention_hidden_units": (16,),
                                               "use_softmax": use_softmax}))
     model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(80):
-        loss = model.loss(model(ids, values), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = adam_losses(model, ids, values, y, 80)
     assert losses[-1] < 0.25 * losses[0]
     # Evaluation uses Dice's running statistics (momentum 0.01), still far from settled after 80 steps.
     for train in (True, False):

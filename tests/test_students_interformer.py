@@ -2,14 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-import skctr.nn.students.interformer  # noqa: F401  (registers "interformer")
-from skctr.nn.embedding import FieldEmbedding
+from skctr.nn import SingleNetwork
 from skctr.nn.students import create_student, student_hyperparameters
 from skctr.nn.students.base import SequenceEmbedding, SequenceSlot
 from skctr.nn.students.interformer import InterFormerStudent, most_recent, rotate
 from skctr.preprocessing import Field, FieldSpec
+from test_nn import adam_losses
 
 SMALL = {"num_layers": 2, "num_heads": 2, "num_cls_tokens": 2, "num_pma_tokens": 2, "num_recent_tokens": 2,
          "hidden_units": (8,)}
@@ -139,20 +138,6 @@ def test_most_recent_tokens():
     assert most_recent(items, mask, 2, newest_first=False).squeeze(-1).tolist() == [[3, 2], [1, 0], [5, 4]]
 
 
-class SequenceModel(nn.Module):
-    """A FieldEmbedding feeding its pooled fields and raw sequences to one InterFormer."""
-
-    def __init__(self, spec, dim, **params):
-        super().__init__()
-        self.embedding = FieldEmbedding(spec, dim)
-        self.student = create_student(("interformer", params), len(spec), dim,
-                                      sequence_layout=self.embedding.sequence_layout)
-
-    def forward(self, ids, values):
-        E, sequences = self.embedding(ids, values, return_sequences=True)
-        return self.student(E, sequences)
-
-
 def sequence_problem(n=256, seed=0, max_len=4):
     """Label = the candidate item equals the most recent item of the history (position 0, newest first)."""
     gen = torch.Generator().manual_seed(seed)
@@ -173,33 +158,26 @@ def sequence_problem(n=256, seed=0, max_len=4):
 def test_through_a_real_field_embedding():
     torch.manual_seed(0)
     spec, ids, values, y = sequence_problem(8)
-    model = SequenceModel(spec, D, **SMALL)
+    model = SingleNetwork(spec, D, ("interformer", SMALL))
     assert model.embedding.sequence_layout == (SequenceSlot(3, 0),)
     assert model.student.token_index.tolist() == [0, 1, 2]
-    out = model(ids, values)
+    out = model(ids, values)[0]
     assert out.shape == (8,) and torch.isfinite(out).all()
     empty = ids.clone()
     empty[:, 2:] = 0  # new users
-    assert torch.isfinite(model(empty, values)).all()
+    assert torch.isfinite(model(empty, values)[0]).all()
 
 
 def test_a_few_adam_steps_reduce_the_loss():
     torch.manual_seed(0)
     spec, ids, values, y = sequence_problem(128)
-    model = SequenceModel(spec, 8, **{**SMALL, "hidden_units": (16,)})
+    model = SingleNetwork(spec, 8, ("interformer", {**SMALL, "hidden_units": (16,)}))
     model.embedding.weight.data.normal_(std=0.1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = F.binary_cross_entropy_with_logits(model(ids, values), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = adam_losses(model, ids, values, y, 30)
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     with torch.no_grad():
-        assert ((model(ids, values) > 0).float() == y).float().mean() > 0.95
+        assert ((model(ids, values)[0] > 0).float() == y).float().mean() > 0.95
 
 
 @pytest.mark.parametrize("extra", [{"num_cross_layers": 2}, {"num_pma_tokens": 0, "num_recent_tokens": 0,
