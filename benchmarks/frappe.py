@@ -36,19 +36,22 @@ LABELS = {
 }
 
 
-def run(name, seed, splits):
-    row = {"model": name, "seed": seed, **fit_and_score(MODELS[name](seed), splits)}
+def run(name, seed, splits, max_epochs=None):
+    model = MODELS[name](seed)
+    if max_epochs:
+        model.set_params(max_epochs=max_epochs)
+    row = {"model": name, "seed": seed, **fit_and_score(model, splits)}
     if "member_test" in row:
         row["student_test_auc"] = [m["auc"] for m in row.pop("member_test").values()]
     print(json.dumps(row), flush=True)
     return row
 
 
-def write_report(rows, path):
+def write_report(rows, path, n_train):
     lines = [
         "# Frappe results",
         "",
-        "Frappe_x1 split from `../shared/data/frappe` (202,027 / 57,722 / 28,860 rows), default parameters,",
+        f"Frappe_x1 split from `../shared/data/frappe` ({n_train:,} training rows; 57,722 validation, 28,860 test), default parameters,",
         "early stopping on the validation split, figures on the test split. Produced by `python benchmarks/frappe.py`",
         f"on {machine()}.",
         "",
@@ -77,20 +80,24 @@ def write_report(rows, path):
     path.write_text("\n".join(lines))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["kdef"], choices=sorted(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--rows", type=int, default=None, help="train on the first ROWS training rows (smoke runs)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(ROOT / "docs" / "results_frappe.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     folder = Path(args.data) / "frappe"
     splits = []
     for split in ("train", "valid", "test"):
         frame = pd.read_parquet(folder / f"{split}.parquet")
+        if split == "train" and args.rows:
+            frame = frame.head(args.rows)
         splits.append((frame.drop(columns="label"), frame["label"].to_numpy()))
-    rows = [run(name, seed, splits) for name in args.models for seed in args.seeds]
-    write_report(rows, Path(args.output))
+    rows = [run(name, seed, splits, args.max_epochs) for name in args.models for seed in args.seeds]
+    write_report(rows, Path(args.output), len(splits[0][1]))
     print(f"wrote {args.output}")
 
 

@@ -39,14 +39,14 @@ def step_seconds(model, ids, values, y, steps, device):
     return statistics.median(times)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", default=str(ROOT / "docs" / "fused_students.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     spec = FieldSpec(Field(f"f{i}", "categorical", 500) for i in range(10))
     shared = {"hidden_units": (400, 400, 400), "dropout": 0.2, "batch_norm": True}

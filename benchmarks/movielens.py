@@ -98,18 +98,22 @@ def write_report(rows, path):
     path.write_text("\n".join(lines))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cetnet", "interformer", "dhen"], choices=sorted(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(ROOT / "docs" / "results_movielens.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     splits, test_users = load(Path(args.data) / "movielens100k")
     rows = []
     for name in args.models:
         for seed in args.seeds:
-            row = {"model": name, "seed": seed, **fit_and_score(MODELS[name](seed), splits, test_users)}
+            model = MODELS[name](seed)
+            if args.max_epochs:
+                model.set_params(max_epochs=args.max_epochs)
+            row = {"model": name, "seed": seed, **fit_and_score(model, splits, test_users)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     write_report(rows, Path(args.output))

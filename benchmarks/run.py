@@ -1,0 +1,85 @@
+"""Run every benchmark and write their pages plus benchmarks.md, the summary with machine, versions and date.
+
+Usage: python -m benchmarks.run [--quick] [--out DIR] [--data ../shared/data]
+The full mode reproduces the figures in docs/ (hours on a 2-core CPU; run it on an idle machine).
+``--quick`` is a smoke run of every script on small settings (subsampled data, one epoch), a couple of
+minutes, writing into a temporary folder unless ``--out`` is given; its figures prove nothing but that the
+scripts run. Parts that need ../shared/data are skipped when it is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skorch
+import torch
+
+from benchmarks import baselines, frappe, fused_students, movielens, throughput
+from benchmarks._common import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (page, needs real data, script, full arguments, quick arguments)
+PLAN = [
+    ("results_frappe_all.md", True, frappe,
+     ["--models", "student", "kdef", "kdef6", "latest", "tf4ctr", "cetnet", "--seeds", "0", "1", "2"],
+     ["--models", "student", "kdef", "tf4ctr", "cetnet", "--rows", "20000", "--max-epochs", "1"]),
+    ("results_movielens.md", True, movielens,
+     ["--models", "cetnet", "cetnet_din", "interformer", "dhen", "din", "mlp", "--seeds", "0", "1", "2"],
+     ["--models", "cetnet", "--max-epochs", "1"]),
+    ("baselines.md", True, baselines, [], ["--datasets", "criteo10k"]),
+    ("throughput.md", True, throughput, [], ["--rows", "20000", "--epochs", "1", "--repeats", "1"]),
+    ("fused_students.md", False, fused_students, [], ["--steps", "2", "--batch-size", "512"]),
+]
+
+
+def versions() -> str:
+    return ", ".join(
+        f"{name} {module.__version__}" for name, module in
+        (("torch", torch), ("scikit-learn", sklearn), ("skorch", skorch), ("numpy", np), ("pandas", pd))
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small settings, a couple of minutes")
+    parser.add_argument("--out", default=None, help="folder for the pages (default: docs/, or a temporary folder with --quick)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    args = parser.parse_args(argv)
+    out = Path(args.out or (tempfile.mkdtemp(prefix="skctr-bench-") if args.quick else ROOT / "docs"))
+    out.mkdir(parents=True, exist_ok=True)
+    has_data = (Path(args.data) / "frappe" / "train.parquet").exists()
+    sections = []
+    for page, needs_data, script, full, quick in PLAN:
+        if needs_data and not has_data:
+            print(f"skipped {page}: no data at {args.data}")
+            continue
+        data = ["--data", args.data] if needs_data else []
+        script.main([*(quick if args.quick else full), *data, "--output", str(out / page)])
+        sections.append(page)
+    lines = [
+        "# Benchmarks" + (" (quick smoke run: figures mean nothing)" if args.quick else ""),
+        "",
+        f"{date.today()}; {platform.platform()}; {machine()}; {versions()}.",
+        f"Produced by `python -m benchmarks.run{' --quick' if args.quick else ''}`; each page below has the exact command",
+        "of its script, and the per-run JSON rows.",
+        "",
+        *[f"- [{page}]({page})" for page in sections],
+        "",
+    ]
+    for page in sections:
+        body = (out / page).read_text().splitlines()
+        lines += ["#" + line if line.startswith("#") else line for line in body]
+    (out / "benchmarks.md").write_text("\n".join(lines))
+    print(f"wrote {out / 'benchmarks.md'}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
