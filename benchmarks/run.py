@@ -1,10 +1,12 @@
 """Run every benchmark and write their pages plus benchmarks.md, the summary with machine, versions and date.
 
-Usage: python -m benchmarks.run [--quick] [--out DIR] [--data ../shared/data]
+Usage: python -m benchmarks.run [--quick | --collect] [--out DIR] [--data ../shared/data]
 The full mode reproduces the figures in docs/ (hours on a 2-core CPU; run it on an idle machine).
 ``--quick`` is a smoke run of every script on small settings (subsampled data, one epoch), a couple of
 minutes, writing into a temporary folder unless ``--out`` is given; its figures prove nothing but that the
-scripts run. Parts that need ../shared/data are skipped when it is absent.
+scripts run. ``--collect`` runs nothing and rebuilds benchmarks.md from the pages already in the folder
+(for pages produced by running the scripts one at a time). Parts that need ../shared/data are skipped when
+it is absent.
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ PLAN = [
 ]
 
 
+#: Pages of earlier single-seed runs, summarised by ``--collect`` when present.
+EXTRA_PAGES = ["results_frappe.md", "results_frappe_students.md", "results_frappe_tf4ctr.md", "results_frappe_cetnet.md"]
+
+
 def versions() -> str:
     return ", ".join(
         f"{name} {module.__version__}" for name, module in
@@ -48,7 +54,9 @@ def versions() -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: small settings, a couple of minutes")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smoke run: small settings, a couple of minutes")
+    mode.add_argument("--collect", action="store_true", help="run nothing; summarise the pages already in --out")
     parser.add_argument("--out", default=None, help="folder for the pages (default: docs/, or a temporary folder with --quick)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     args = parser.parse_args(argv)
@@ -57,18 +65,23 @@ def main(argv=None):
     has_data = (Path(args.data) / "frappe" / "train.parquet").exists()
     sections = []
     for page, needs_data, script, full, quick in PLAN:
+        if args.collect:
+            continue
         if needs_data and not has_data:
             print(f"skipped {page}: no data at {args.data}")
             continue
         data = ["--data", args.data] if needs_data else []
         script.main([*(quick if args.quick else full), *data, "--output", str(out / page)])
         sections.append(page)
+    if args.collect:
+        sections = [page for page in [p[0] for p in PLAN] + EXTRA_PAGES if (out / page).exists()]
+    how = "--quick" if args.quick else "--collect" if args.collect else ""
     lines = [
         "# Benchmarks" + (" (quick smoke run: figures mean nothing)" if args.quick else ""),
         "",
-        f"{date.today()}; {platform.platform()}; {machine()}; {versions()}.",
-        f"Produced by `python -m benchmarks.run{' --quick' if args.quick else ''}`; each page below has the exact command",
-        "of its script, and the per-run JSON rows.",
+        f"Summary written {date.today()} on {platform.platform()}; {machine()}; {versions()}.",
+        f"Produced by `python -m benchmarks.run {how}`; each page below names its machine and the exact command",
+        "of its script, and holds the per-run JSON rows.",
         "",
         *[f"- [{page}]({page})" for page in sections],
         "",
