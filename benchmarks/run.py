@@ -22,7 +22,7 @@ import sklearn
 import skorch
 import torch
 
-from benchmarks import baselines, frappe, fused_students, memory, movielens, scaling, throughput
+from benchmarks import baselines, frappe, fused_students, memory, movielens, scaling, serving, throughput
 from benchmarks._common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +37,9 @@ PLAN = [
      ["--models", "cetnet", "--max-epochs", "1"]),
     ("baselines.md", True, baselines, [], ["--datasets", "criteo10k"]),
     ("throughput.md", True, throughput, [], ["--rows", "20000", "--epochs", "1", "--repeats", "1"]),
-    ("fused_students.md", False, fused_students, [], ["--steps", "2", "--batch-size", "512"]),
+    ("fused_students.md", False, fused_students, [], ["--students", "3", "--steps", "2", "--batch-size", "512"]),
     ("kdef_scaling.md", True, scaling, ["--rows", "202027", "--max-epochs", "100", "--seeds", "0", "1", "2"], ["--students", "1", "2", "--rows", "2000", "--max-epochs", "1"]),
+    ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
     ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
 ]
 

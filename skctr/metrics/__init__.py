@@ -10,7 +10,29 @@ _LOGLOSS_EPS = 1e-7
 
 
 def binary_scores(y, probability) -> tuple[float, float]:
-    """``(AUC, logloss)`` of click probabilities; AUC is NaN when ``y`` has one class."""
+    """``(AUC, logloss)`` of click probabilities, with FuxiCTR's clipping.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        0/1 labels.
+    probability : array-like of shape (n_samples,)
+        Click probabilities, clipped to ``[1e-7, 1 - 1e-7]`` first.
+
+    Returns
+    -------
+    auc : float
+        ROC AUC, or NaN when ``y`` has one class.
+    logloss : float
+        Mean binary cross-entropy (natural log).
+
+    Examples
+    --------
+    >>> from skctr.metrics import binary_scores
+    >>> auc, logloss = binary_scores([1, 0, 1, 0], [0.8, 0.3, 0.6, 0.4])
+    >>> auc, round(logloss, 4)
+    (1.0, 0.4004)
+    """
     y = np.asarray(y)
     probability = np.clip(np.asarray(probability, dtype=np.float64), _LOGLOSS_EPS, 1 - _LOGLOSS_EPS)
     auc = roc_auc_score(y, probability) if np.unique(y).size == 2 else float("nan")
@@ -28,6 +50,20 @@ def _binary_labels(y_true, y_score, *, names=("y_true", "y_score")):
     if not np.isin(values, [0, 1]).all():
         raise ValueError(f"{names[0]} must hold 0/1 labels, got values {values[:10].tolist()}.")
     return y.astype(np.int8), score
+
+
+def _group_codes(groups, n_rows):
+    """Integer codes ``0..n_groups-1`` of the group of every row, and ``n_groups``."""
+    if isinstance(groups, np.ndarray):
+        groups = groups.ravel()
+    elif not isinstance(groups, (pd.Series, pd.Index)):
+        groups = pd.Series(list(groups))  # keeps 1 and "1" apart; tuples stay single keys
+    if len(groups) != n_rows:
+        raise ValueError(f"groups has {len(groups)} entries but y_true has {n_rows}; they must match.")
+    codes, uniques = pd.factorize(groups)
+    if n_rows and codes.min() < 0:
+        raise ValueError(f"groups contains missing values (None/NaN) at rows {np.flatnonzero(codes < 0)[:5].tolist()}.")
+    return codes.astype(np.intp, copy=False), len(uniques)
 
 
 def gauc(y_true, y_score, groups) -> float:
@@ -52,6 +88,12 @@ def gauc(y_true, y_score, groups) -> float:
     float
         The group AUC, or NaN when no group holds both classes.
 
+    Raises
+    ------
+    ValueError
+        When the lengths differ, ``y_true`` holds values other than 0/1,
+        ``y_score`` holds NaN or ``groups`` holds missing values (None/NaN).
+
     Examples
     --------
     >>> from skctr.metrics import gauc
@@ -59,21 +101,37 @@ def gauc(y_true, y_score, groups) -> float:
     0.75
     """
     y, score = _binary_labels(y_true, y_score)
-    groups = np.asarray(groups, dtype=object).ravel() if not isinstance(groups, pd.Series) else groups.to_numpy()
-    if groups.shape[0] != y.shape[0]:
-        raise ValueError(f"groups has {groups.shape[0]} entries but y_true has {y.shape[0]}; they must match.")
-    frame = pd.DataFrame({"group": pd.factorize(groups)[0], "y": y.astype(np.int64), "score": score})
-    # Average ranks within each group: a positive's rank counts the negatives below it (ties one half).
-    frame["rank"] = frame.groupby("group")["score"].rank(method="average")
-    per_group = frame.groupby("group").agg(n=("y", "size"), positives=("y", "sum"))
-    per_group["rank_sum"] = frame["rank"].where(frame["y"] == 1, 0.0).groupby(frame["group"]).sum()
-    negatives = per_group["n"] - per_group["positives"]
-    scored = per_group[(per_group["positives"] > 0) & (negatives > 0)]
-    if scored.empty:
+    codes, n_groups = _group_codes(groups, y.shape[0])
+    if n_groups == 0:
         return float("nan")
-    n_pos, n_neg = scored["positives"], negatives[scored.index]
-    auc = (scored["rank_sum"] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return float((auc * scored["n"]).sum() / scored["n"].sum())
+    # Sort by (group, score): two stable sorts, the second on the group code.
+    order = np.argsort(score, kind="stable")
+    order = order[np.argsort(codes[order], kind="stable")]
+    codes, score, y = codes[order], score[order], y[order]
+    # Runs of equal (group, score) share the average of their positions, as ties do in roc_auc_score.
+    new_group = np.empty(codes.shape[0], dtype=bool)
+    new_group[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=new_group[1:])
+    new_run = new_group.copy()
+    new_run[1:] |= score[1:] != score[:-1]
+    run_starts = np.flatnonzero(new_run)
+    run_ends = np.append(run_starts[1:], codes.shape[0])  # exclusive
+    run_of_row = np.cumsum(new_run) - 1
+    mean_position = (run_starts + run_ends - 1) / 2.0
+    # Factorized codes are 0..n_groups-1 and now ascend, so group k starts at the k-th group boundary.
+    group_starts = np.flatnonzero(new_group)
+    rank = mean_position[run_of_row] - group_starts[codes] + 1.0  # 1-based rank within the group
+    n = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    n_pos = np.bincount(codes, weights=y, minlength=n_groups)
+    n_neg = n - n_pos
+    # A positive's rank counts itself, the positives below it and the negatives below it (ties one half).
+    positive_rank_sum = np.bincount(codes, weights=rank * y, minlength=n_groups)
+    scored = (n_pos > 0) & (n_neg > 0)
+    if not scored.any():
+        return float("nan")
+    n_pos, n_neg, n = n_pos[scored], n_neg[scored], n[scored]
+    auc = (positive_rank_sum[scored] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float(np.sum(n * auc) / np.sum(n))
 
 
 def normalized_entropy(y_true, y_score) -> float:
@@ -89,6 +147,14 @@ def normalized_entropy(y_true, y_score) -> float:
     Returns
     -------
     float
+        ``logloss / H(p)`` with ``p`` the mean of ``y_true`` and
+        ``H(p) = -(p ln p + (1 - p) ln(1 - p))``; 1.0 for predicting ``p`` on every row.
+
+    Raises
+    ------
+    ValueError
+        When ``y_true`` is empty or has one class (``H(p) = 0``), the lengths
+        differ, ``y_true`` holds values other than 0/1 or ``y_score`` holds NaN.
 
     Examples
     --------
@@ -97,7 +163,7 @@ def normalized_entropy(y_true, y_score) -> float:
     1.0
     """
     y, score = _binary_labels(y_true, y_score)
-    rate = y.mean()
+    rate = y.mean() if y.size else 0.0
     if rate in (0.0, 1.0):
         raise ValueError("normalized_entropy needs both classes in y_true: the base-rate entropy of one class is 0.")
     base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
