@@ -6,7 +6,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn import SingleNetwork
-from ..nn.students import parse_student, student_hyperparameters
+from ..nn.students import explicit_spec, parse_student
 from ._base import CTRClassifierBase, fill_doc
 
 
@@ -137,7 +137,4 @@ def student_estimator(ensemble, embedding, student, scores, calibration) -> Stud
     params = ensemble.get_params()
     core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
     core["embedding_dim"] = embedding.embedding_dim
-    # Every hyper-parameter explicit, so the estimator rebuilds exactly this network whatever its shared defaults.
-    name = student.registry_name
-    params = {**student_hyperparameters(name), **student.student_params}
-    return StudentClassifier(student=(name, params), **core)._adopt(ensemble, embedding, student, scores, calibration)
+    return StudentClassifier(student=explicit_spec(student), **core)._adopt(ensemble, embedding, student, scores, calibration)

@@ -5,7 +5,7 @@ import numbers
 
 from sklearn.utils.validation import check_is_fitted
 
-from ..nn.students import create_student, parse_student, student_hyperparameters
+from ..nn.students import create_student, explicit_spec, parse_student
 from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
 from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
 from .student import StudentClassifier, student_estimator
@@ -197,7 +197,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         if self.ssem in ("ser", "share"):
             embedding = module.simple_embedding if (index == 0 and self.ssem == "ser") else module.embedding
             return student_estimator(self, embedding, network, scores, calibration)
-        encoder_spec = None if head is not None else (encoder.registry_name, {**student_hyperparameters(encoder.registry_name), **encoder.student_params})
+        encoder_spec = None if head is not None else explicit_spec(encoder)
         branch = create_student(
             ("tf4ctr_branch", {"selection": self.ssem, "branch": ("simple", "complex")[index], "hidden_units": units, **shared, "encoder": encoder_spec}),
             fields,

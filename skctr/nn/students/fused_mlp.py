@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .mlp import MLPStudent
-from .registry import create_student, student_hyperparameters
+from .registry import create_student, explicit_spec
 
 
 def _layers_of(student: MLPStudent):
@@ -56,7 +56,7 @@ class FusedMLPStudents(nn.Module):
                 for name in ("weight", "bias", "running_mean", "running_var"):
                     getattr(fused, name).copy_(torch.cat([getattr(p, name) for p in parts]))
             self.norms.append(fused)
-        self.dropout = nn.Dropout({**student_hyperparameters("mlp"), **self.student_params}["dropout"])
+        self.dropout = nn.Dropout(explicit_spec(first)[1]["dropout"])
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         x = embeddings.flatten(1)

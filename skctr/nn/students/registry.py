@@ -82,6 +82,16 @@ def resolve_student_params(spec, shared: Mapping, parameter: str = "students") -
     return name, resolved
 
 
+def explicit_spec(network: StudentNetwork) -> tuple[str, dict]:
+    """``(name, params)`` of a built network with every hyper-parameter explicit, defaults included.
+
+    Rebuilding from it gives exactly this network, whatever shared parameters
+    or defaults were in force when it was created.
+    """
+    name = network.registry_name
+    return name, {**student_hyperparameters(name), **network.student_params}
+
+
 def create_student(
     spec, num_fields: int, embedding_dim: int, shared: Mapping | None = None, sequence_layout: tuple = ()
 ) -> StudentNetwork:
