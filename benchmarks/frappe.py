@@ -1,34 +1,51 @@
 """Frappe (Frappe_x1 split): default estimators against the published anchors; writes docs/results_frappe.md.
 
-Usage: python benchmarks/frappe.py [--models kdef student] [--seeds 0] [--data ../shared/data]
+Usage: python benchmarks/frappe.py [--models kdef student] [--seeds 0] [--device auto] [--data ../shared/data]
+       python benchmarks/frappe.py --merge a.md b.md --output docs/results_frappe_all.md
 Run it on an idle machine: two OpenMP threads on two cores stall when another process takes a core.
+The report is rewritten after every fit, so an interrupted run keeps what it finished; ``--merge`` joins the
+raw rows of several reports (runs split across processes or machines) into one, with mean and standard
+deviation over seeds.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
-from skctr import CETNetClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
+from skctr import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fit_and_score, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
-    "kdef": lambda seed: KDEFClassifier(random_state=seed),
-    "kdef6": lambda seed: KDEFClassifier(n_students=6, random_state=seed),
-    "latest": lambda seed: KDEFClassifier(students="latest", random_state=seed),
     "student": lambda seed: StudentClassifier(random_state=seed),
+    "dcnv2": lambda seed: StudentClassifier(student="dcnv2", random_state=seed),
+    "final": lambda seed: FINALClassifier(random_state=seed),
+    "kdef2": lambda seed: KDEFClassifier(n_students=2, random_state=seed),
+    "kdef": lambda seed: KDEFClassifier(random_state=seed),
+    "kdef4": lambda seed: KDEFClassifier(n_students=4, random_state=seed),
+    "kdef6": lambda seed: KDEFClassifier(n_students=6, random_state=seed),
+    "kdef10": lambda seed: KDEFClassifier(n_students=10, random_state=seed),
+    "latest": lambda seed: KDEFClassifier(students="latest", random_state=seed),
     "tf4ctr": lambda seed: TF4CTRClassifier(random_state=seed),
     "cetnet": lambda seed: CETNetClassifier(random_state=seed),
 }
 LABELS = {
+    "dcnv2": 'StudentClassifier(student="dcnv2")',
+    "final": "FINALClassifier() (FINAL 2B)",
+    "kdef2": "KDEFClassifier(n_students=2)",
     "kdef": "KDEFClassifier() (3 MLP students)",
+    "kdef4": "KDEFClassifier(n_students=4)",
     "kdef6": "KDEFClassifier(n_students=6)",
+    "kdef10": "KDEFClassifier(n_students=10)",
     "latest": 'KDEFClassifier(students="latest") (PNN, FINAL, ECN)',
     "student": "StudentClassifier() (one MLP)",
     "tf4ctr": "TF4CTRClassifier() (SER, WSF)",
@@ -36,15 +53,48 @@ LABELS = {
 }
 
 
-def run(name, seed, splits, max_epochs=None):
-    model = MODELS[name](seed)
+def device_name(device: str) -> str:
+    resolved = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    return torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else f"CPU ({machine()})"
+
+
+def run(name, seed, splits, max_epochs=None, device="auto"):
+    model = MODELS[name](seed).set_params(device=device)
     if max_epochs:
         model.set_params(max_epochs=max_epochs)
-    row = {"model": name, "seed": seed, **fit_and_score(model, splits)}
+    row = {"model": name, "seed": seed, "device": device_name(device), **fit_and_score(model, splits)}
     if "member_test" in row:
         row["student_test_auc"] = [m["auc"] for m in row.pop("member_test").values()]
     print(json.dumps(row), flush=True)
     return row
+
+
+def mean_std(values, digits=5) -> str:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def summary_lines(rows) -> list[str]:
+    """One line per (model, device): mean ± sample standard deviation over its seeds."""
+    lines = [
+        "| model | device | seeds | test AUC | test logloss | best student test AUC | best student test logloss | epochs | fit time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r.get("device", "")), []).append(r)
+    order = list(MODELS)
+    for (name, device), group in sorted(groups.items(), key=lambda item: (order.index(item[0][0]), item[0][1])):
+        def column(key, digits=5):
+            return mean_std([r[key] for r in group], digits) if all(key in r for r in group) else ""
+        lines.append(
+            f"| {LABELS[name]} | {device} | {len(group)} | {column('test_auc')} | {column('test_logloss')} | "
+            f"{column('best_student_test_auc')} | {column('best_student_test_logloss')} | "
+            f"{np.mean([r['epochs'] for r in group]):.0f} | {np.mean([r['fit_seconds'] for r in group]):.0f} s |"
+        )
+    return lines
 
 
 def write_report(rows, path, n_train):
@@ -52,18 +102,20 @@ def write_report(rows, path, n_train):
         "# Frappe results",
         "",
         f"Frappe_x1 split from `../shared/data/frappe` ({n_train:,} training rows; 57,722 validation, 28,860 test), default parameters,",
-        "early stopping on the validation split, figures on the test split. Produced by `python benchmarks/frappe.py`",
-        f"on {machine()}.",
+        "early stopping on the validation split, figures on the test split. Produced by `python benchmarks/frappe.py`;",
+        "mean ± sample standard deviation over seeds, then every run. Times depend on the device named.",
         "",
-        "| model | seed | test AUC | test logloss | best student test AUC / logloss | epochs (best) | fit time | s/epoch |",
-        "|---|---|---|---|---|---|---|---|",
+        *summary_lines(rows),
+        "",
+        "| model | device | seed | test AUC | test logloss | best student test AUC / logloss | epochs (best) | fit time | s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         student = (f"{r['best_student_test_auc']:.5f} / {r['best_student_test_logloss']:.5f} (#{r['best_student']})"
                    if "best_student" in r else "")
         lines.append(
-            f"| {LABELS[r['model']]} | {r['seed']} | {r['test_auc']:.5f} | {r['test_logloss']:.5f} | {student} | "
-            f"{r['epochs']} ({r['best_epoch']}) | {r['fit_seconds']:.0f} s | {r['seconds_per_epoch']} |"
+            f"| {LABELS[r['model']]} | {r.get('device', '')} | {r['seed']} | {r['test_auc']:.5f} | {r['test_logloss']:.5f} | "
+            f"{student} | {r['epochs']} ({r['best_epoch']}) | {r['fit_seconds']:.0f} s | {r['seconds_per_epoch']} |"
         )
     lines += [
         "",
@@ -80,15 +132,31 @@ def write_report(rows, path, n_train):
     path.write_text("\n".join(lines))
 
 
+def read_rows(path) -> tuple[list[dict], int]:
+    """The raw JSON rows and the training-set size of a report written by this script."""
+    text = Path(path).read_text()
+    rows = [json.loads(line) for line in text.split("```")[1].strip().splitlines()]
+    return rows, int(re.search(r"\(([\d,]+) training rows", text).group(1).replace(",", ""))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["kdef"], choices=sorted(MODELS))
+    parser.add_argument("--models", nargs="+", default=["kdef"], choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--rows", type=int, default=None, help="train on the first ROWS training rows (smoke runs)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(ROOT / "docs" / "results_frappe.md"))
     args = parser.parse_args(argv)
+    if args.merge:
+        parts = [read_rows(path) for path in args.merge]
+        if len({n for _, n in parts}) > 1:
+            raise SystemExit(f"cannot merge reports of different training sizes: {sorted({n for _, n in parts})}")
+        write_report([row for rows, _ in parts for row in rows], Path(args.output), parts[0][1])
+        print(f"wrote {args.output}")
+        return
     folder = Path(args.data) / "frappe"
     splits = []
     for split in ("train", "valid", "test"):
@@ -96,8 +164,11 @@ def main(argv=None):
         if split == "train" and args.rows:
             frame = frame.head(args.rows)
         splits.append((frame.drop(columns="label"), frame["label"].to_numpy()))
-    rows = [run(name, seed, splits, args.max_epochs) for name in args.models for seed in args.seeds]
-    write_report(rows, Path(args.output), len(splits[0][1]))
+    rows = []
+    for name in args.models:
+        for seed in args.seeds:
+            rows.append(run(name, seed, splits, args.max_epochs, args.device))
+            write_report(rows, Path(args.output), len(splits[0][1]))
     print(f"wrote {args.output}")
 
 

@@ -489,10 +489,12 @@ def test_kdef_heterogeneous_students(data):
 
 # --------------------------------------------------------------------------- devices
 @pytest.mark.parametrize("kind", KINDS)
-def test_cpu_device(kind, fitted):
+def test_auto_device(kind, fitted):
+    """The default ``device="auto"`` trains on CUDA when there is one, on the CPU otherwise."""
     est = fitted(kind, "raw")
-    assert str(est.net_.device) == "cpu"
-    assert all(p.device.type == "cpu" for p in est.net_.module_.parameters())
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert torch.device(est.net_.device).type == expected
+    assert all(p.device.type == expected for p in est.net_.module_.parameters())
 
 
 @pytest.mark.cuda
