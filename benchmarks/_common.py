@@ -1,9 +1,11 @@
 """What every quality benchmark does: fit with early stopping on the validation split, score the test split."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +19,25 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+
+
+def device_name(device: str = "auto") -> str:
+    """The GPU's name, or the CPU described by :func:`machine`, for ``device`` as the estimators resolve it."""
+    resolved = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    return torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else f"CPU ({machine()})"
+
+
+def mean_std(values, digits=5) -> str:
+    """``mean ± sample standard deviation``, or the value alone for a single run."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def read_json_rows(path) -> list[dict]:
+    """The raw rows of a report: one JSON object per line inside its first fenced block."""
+    return [json.loads(line) for line in Path(path).read_text().split("```")[1].strip().splitlines()]
 
 
 def test_scores(y, p, groups=None) -> dict:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from skctr import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fit_and_score, machine  # noqa: E402
+from _common import device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -53,11 +52,6 @@ LABELS = {
 }
 
 
-def device_name(device: str) -> str:
-    resolved = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-    return torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else f"CPU ({machine()})"
-
-
 def run(name, seed, splits, max_epochs=None, device="auto"):
     model = MODELS[name](seed).set_params(device=device)
     if max_epochs:
@@ -67,13 +61,6 @@ def run(name, seed, splits, max_epochs=None, device="auto"):
         row["student_test_auc"] = [m["auc"] for m in row.pop("member_test").values()]
     print(json.dumps(row), flush=True)
     return row
-
-
-def mean_std(values, digits=5) -> str:
-    values = np.asarray(values, dtype=float)
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
 def summary_lines(rows) -> list[str]:
@@ -135,8 +122,7 @@ def write_report(rows, path, n_train):
 def read_rows(path) -> tuple[list[dict], int]:
     """The raw JSON rows and the training-set size of a report written by this script."""
     text = Path(path).read_text()
-    rows = [json.loads(line) for line in text.split("```")[1].strip().splitlines()]
-    return rows, int(re.search(r"\(([\d,]+) training rows", text).group(1).replace(",", ""))
+    return read_json_rows(path), int(re.search(r"\(([\d,]+) training rows", text).group(1).replace(",", ""))
 
 
 def main(argv=None):

@@ -1,10 +1,12 @@
 """The KDEF paper's scaling study: ensemble and best/worst student test AUC against the number of students,
 mean fusion (``knowledge="none"``) against KDEF; writes docs/kdef_scaling.md and docs/kdef_scaling.png.
 
-Usage: python benchmarks/scaling.py [--students 1 2 4 6 10] [--rows 40000] [--max-epochs 8] [--seeds 0]
+Usage: python benchmarks/scaling.py [--students 1 2 4 6 10] [--rows 40000] [--max-epochs 8] [--seeds 0] [--device auto]
+       python benchmarks/scaling.py --merge a.md b.md --output docs/kdef_scaling.md
 Frappe_x1 (the first ROWS training rows; full validation and test splits), MLP students with the default
 settings. The paper's Figs. 2, 4 and 8 show the ensemble of independently trained students (mean fusion)
 saturating or degrading as students are added, while KDEF keeps improving. Run it on an idle machine.
+The report is rewritten after every fit; ``--merge`` joins the raw rows of reports run in separate processes.
 """
 from __future__ import annotations
 
@@ -20,20 +22,22 @@ from sklearn.metrics import roc_auc_score
 from skctr import KDEFClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import device_name, mean_std, read_json_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("none", "kdef")
 
 
-def run(n_students, knowledge, seed, splits, max_epochs):
+def run(n_students, knowledge, seed, splits, max_epochs, device="auto"):
     (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = splits
-    model = KDEFClassifier(n_students=n_students, knowledge=knowledge, max_epochs=max_epochs, random_state=seed)
+    model = KDEFClassifier(n_students=n_students, knowledge=knowledge, max_epochs=max_epochs, random_state=seed,
+                           device=device)
     model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
     students = model.predict_proba_students(X_test)
     student_auc = [roc_auc_score(y_test, students[:, k]) for k in range(n_students)]
     return {
-        "students": n_students, "knowledge": knowledge, "seed": seed, "epochs": len(model.history_),
+        "students": n_students, "knowledge": knowledge, "seed": seed, "device": device_name(device),
+        "rows": len(y_train), "max_epochs": max_epochs, "epochs": len(model.history_),
         "ensemble_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
         "best_student_auc": max(student_auc), "worst_student_auc": min(student_auc),
     }
@@ -61,55 +65,69 @@ def plot(rows, path):
     fig.savefig(path, dpi=120)
 
 
+def write_report(rows, output, command):
+    image = output.with_suffix(".png")
+    plot(rows, image)
+    frame = pd.DataFrame(rows)
+    settings = frame[["rows", "max_epochs", "device"]].drop_duplicates().to_dict("records")
+    lines = [
+        "# KDEF scaling: students against test AUC",
+        "",
+        "Frappe_x1 (the first training rows; full validation and test splits), MLP students, default settings;",
+        "mean ± sample standard deviation over seeds. Settings: "
+        + "; ".join(f"{s['rows']:,} training rows, at most {s['max_epochs']} epochs, on {s['device']}" for s in settings)
+        + f"; {date.today()}.",
+        f"Produced by `{command}`.",
+        "",
+        f"![ensemble and student AUC against the number of students]({image.name})",
+        "",
+        "| students | knowledge | ensemble AUC | best student AUC | worst student AUC | epochs | seeds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (n, knowledge), group in frame.groupby(["students", "knowledge"]):
+        lines.append(
+            f"| {n} | {knowledge} | {mean_std(group.ensemble_auc)} | {mean_std(group.best_student_auc)} | "
+            f"{mean_std(group.worst_student_auc)} | {group.epochs.mean():.0f} | {len(group)} |"
+        )
+    lines += ["", "```", *[json.dumps(r) for r in rows], "```", ""]
+    output.write_text("\n".join(lines))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", nargs="+", type=int, default=[1, 2, 4, 6, 10])
     parser.add_argument("--rows", type=int, default=40000)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(ROOT / "docs" / "kdef_scaling.md"))
     args = parser.parse_args(argv)
+    output = Path(args.output)
+    if args.merge:
+        rows = [row for path in args.merge for row in read_json_rows(path)]
+        write_report(rows, output, f"python benchmarks/scaling.py --merge {' '.join(Path(p).name for p in args.merge)}")
+        print(f"wrote {output}")
+        return
     splits = []
     for split in ("train", "valid", "test"):
         frame = pd.read_parquet(Path(args.data) / "frappe" / f"{split}.parquet")
         if split == "train":
             frame = frame.head(args.rows)
         splits.append((frame.drop(columns="label"), frame["label"].to_numpy()))
+    command = (
+        f"python benchmarks/scaling.py --students {' '.join(map(str, args.students))} --rows {args.rows} "
+        f"--max-epochs {args.max_epochs} --seeds {' '.join(map(str, args.seeds))}"
+    )
     rows = []
     for seed in args.seeds:
         for n in args.students:
             for knowledge in MODES:
-                rows.append(run(n, knowledge, seed, splits, args.max_epochs))
+                rows.append(run(n, knowledge, seed, splits, args.max_epochs, args.device))
                 print(json.dumps(rows[-1]), flush=True)
-    output = Path(args.output)
-    image = output.with_suffix(".png")
-    plot(rows, image)
-    table = pd.DataFrame(rows).groupby(["students", "knowledge"]).agg(
-        ensemble=("ensemble_auc", "mean"), best=("best_student_auc", "mean"), worst=("worst_student_auc", "mean"),
-        runs=("seed", "size"),
-    )
-    lines = [
-        "# KDEF scaling: students against test AUC",
-        "",
-        f"Frappe_x1, first {args.rows:,} training rows, full validation and test splits, MLP students, at most",
-        f"{args.max_epochs} epochs, seeds {args.seeds}; {machine()}; {date.today()}.",
-        f"Produced by `python benchmarks/scaling.py --students {' '.join(map(str, args.students))} --rows {args.rows} "
-        f"--max-epochs {args.max_epochs} --seeds {' '.join(map(str, args.seeds))}`.",
-        "",
-        f"![ensemble and student AUC against the number of students]({image.name})",
-        "",
-        "| students | knowledge | ensemble AUC | best student AUC | worst student AUC | runs |",
-        "|---|---|---|---|---|---|",
-        *[f"| {n} | {k} | {r.ensemble:.5f} | {r.best:.5f} | {r.worst:.5f} | {r.runs} |" for (n, k), r in table.iterrows()],
-        "",
-        "```",
-        *[json.dumps(r) for r in rows],
-        "```",
-        "",
-    ]
-    output.write_text("\n".join(lines))
-    print(f"wrote {output} and {image}")
+                write_report(rows, output, command)
+    print(f"wrote {output} and {output.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ tests check behaviour, not accuracy.
 """
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,16 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 
-from skctr import FieldEncoder, KDEFClassifier, StudentClassifier, make_ctr
+from skctr import (
+    CETNetClassifier,
+    FieldEncoder,
+    FINALClassifier,
+    KDEFClassifier,
+    StudentClassifier,
+    TF4CTRClassifier,
+    make_ctr,
+)
+from skctr.estimators._base import resolve_device
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KINDS = ["kdef", "student"]
@@ -489,12 +500,46 @@ def test_kdef_heterogeneous_students(data):
 
 # --------------------------------------------------------------------------- devices
 @pytest.mark.parametrize("kind", KINDS)
-def test_auto_device(kind, fitted):
-    """The default ``device="auto"`` trains on CUDA when there is one, on the CPU otherwise."""
+def test_cpu_device(kind, fitted):
     est = fitted(kind, "raw")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert torch.device(est.net_.device).type == expected
-    assert all(p.device.type == expected for p in est.net_.module_.parameters())
+    assert str(est.net_.device) == "cpu"
+    assert all(p.device.type == "cpu" for p in est.net_.module_.parameters())
+
+
+def test_auto_device_resolves_to_what_the_machine_has():
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cuda:1") == "cuda:1"
+
+
+class _TensorRecorder(pickle.Pickler):
+    """A pickler that records every tensor it meets directly, i.e. outside skorch's device-mapped state."""
+
+    def __init__(self, file):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.tensors = []
+
+    def reducer_override(self, obj):
+        if isinstance(obj, torch.Tensor):
+            self.tensors.append(tuple(obj.shape))
+        return NotImplemented
+
+
+@pytest.mark.parametrize("make_estimator", [
+    lambda: make("kdef"),
+    lambda: make("student"),
+    lambda: FINALClassifier(**FAST, block2_hidden_units=(16,)),
+    lambda: TF4CTRClassifier(**FAST, simple_hidden_units=(16,)),
+    lambda: CETNetClassifier(**FAST, components=["mlp", "pnn"]),
+], ids=["kdef", "student", "final", "tf4ctr", "cetnet"])
+def test_pickle_keeps_tensors_only_in_device_mapped_state(make_estimator, data):
+    """skorch saves module, optimizer and criterion so that a CUDA model loads without CUDA; a tensor
+    anywhere else in the pickle (a callback's copy of the weights, say) would be restored on its
+    training device and fail there. Checked on the CPU, so it guards CUDA-to-CPU loading everywhere."""
+    X_train, X_valid, y_train, y_valid = data
+    est = make_estimator().set_params(patience=1, max_epochs=4).fit(X_train, y_train, eval_set=(X_valid, y_valid))
+    recorder = _TensorRecorder(io.BytesIO())
+    recorder.dump(est)
+    assert recorder.tensors == []
 
 
 @pytest.mark.cuda

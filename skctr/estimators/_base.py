@@ -21,10 +21,8 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import (
-    EarlyStopping,
     EpochTimer,
     GradientNormClipping,
-    LRScheduler,
     PassthroughScoring,
     PrintLog,
     ProgressBar,
@@ -34,7 +32,7 @@ from skorch.helper import predefined_split
 from ..nn import FieldEmbedding
 from ..preprocessing import FieldEncoder, field_spec_of
 from ._calibration import IDENTITY, fit_platt
-from ._callbacks import MemberScoring, member_scores
+from ._callbacks import MemberScoring, ReleasingLRScheduler, RestoringEarlyStopping, member_scores
 from ._data import BatchIterator, FieldTensors
 
 #: Gradient-norm clipping threshold of the CTR training recipe (FuxiCTR's); without it the first epochs crawl.
@@ -71,7 +69,7 @@ class CTRNet(NeuralNetBinaryClassifier):
             ("valid_scoring", MemberScoring(list(self.member_names))),
             (
                 "lr_plateau",
-                LRScheduler(
+                ReleasingLRScheduler(
                     policy="ReduceLROnPlateau",
                     monitor="valid_auc",
                     mode="max",
@@ -84,7 +82,7 @@ class CTRNet(NeuralNetBinaryClassifier):
             ),
             (
                 "early_stopping",
-                EarlyStopping(
+                RestoringEarlyStopping(
                     monitor="valid_auc",
                     lower_is_better=False,
                     patience=self.patience,
@@ -399,8 +397,10 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ predict
     def _forward_dataset(self, dataset: FieldTensors):
         """Raw network logits: the prediction (n,) and every member (n, K)."""
-        outputs = list(self.net_.forward_iter(dataset))
-        return torch.cat([o[0] for o in outputs]).double(), torch.cat([o[1] for o in outputs]).double()
+        # Outputs stay on the device until the end: one copy to the host instead of one sync per batch.
+        outputs = list(self.net_.forward_iter(dataset, device=self.net_.device))
+        logits, member_logits = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+        return logits.double().cpu(), member_logits.double().cpu()
 
     def _calibrated(self, logits, member_logits):
         calibration = torch.as_tensor(self.calibration_, dtype=torch.float64)

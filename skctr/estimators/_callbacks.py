@@ -1,10 +1,10 @@
-"""Training callbacks: validation metrics of the prediction and of every member network."""
+"""Training callbacks: validation metrics of the prediction and of every member network; early stopping."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 
 from ..metrics import binary_scores, gauc
 
@@ -58,3 +58,30 @@ def member_scores(
     for name, column in zip(names, columns):
         rows[name] = binary_scores(y, column) + ((gauc(y, column, groups),) if groups is not None else ())
     return pd.DataFrame.from_dict(rows, orient="index", columns=scores)
+
+
+class RestoringEarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping with ``load_best``, dropping its copy of the best weights once restored.
+
+    The copy lives on the training device and is pickled verbatim, outside
+    skorch's device mapping: kept, it would double the saved model and stop a
+    model trained on CUDA from loading on a machine without one.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        super().on_train_end(net, **kwargs)
+        self.best_model_weights_ = None
+
+
+class ReleasingLRScheduler(LRScheduler):
+    """skorch's LRScheduler, letting go of its torch scheduler when training ends.
+
+    The torch scheduler holds the optimizer and through it every parameter,
+    so a pickled model would carry its weights and Adam moments twice, the
+    second copy outside skorch's device mapping. skorch builds a new
+    scheduler at the start of every fit, so nothing is lost.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        super().on_train_end(net, **kwargs)
+        self.lr_scheduler_ = None

@@ -65,12 +65,15 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = None
+        if self.shuffle:
+            # Drawn on the host generator (seeded, device-independent), copied to the data's device once per epoch.
+            order = torch.randperm(n, generator=self.generator).to(self._tensors[0].device)
         for start in range(0, n, self.batch_size):
             if order is None:
                 batch = tuple(t[start : start + self.batch_size] for t in self._tensors)
             else:
-                index = order[start : start + self.batch_size].to(self._tensors[0].device)
+                index = order[start : start + self.batch_size]
                 batch = tuple(t.index_select(0, index) for t in self._tensors)
             if not self._resident:
                 batch = tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
