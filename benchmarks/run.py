@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (page, needs real data, script, full arguments, quick arguments)
 PLAN = [
     ("results_frappe_all.md", True, frappe,
-     ["--models", "student", "kdef", "kdef6", "latest", "tf4ctr", "cetnet", "--seeds", "0", "1", "2"],
+     ["--models", *frappe.MODELS, "--seeds", "0", "1", "2"],
      ["--models", "student", "kdef", "tf4ctr", "cetnet", "--rows", "20000", "--max-epochs", "1"]),
     ("results_movielens.md", True, movielens,
      ["--models", "cetnet", "cetnet_din", "interformer", "dhen", "din", "mlp", "--seeds", "0", "1", "2"],
@@ -38,14 +38,18 @@ PLAN = [
     ("baselines.md", True, baselines, [], ["--datasets", "criteo10k"]),
     ("throughput.md", True, throughput, [], ["--rows", "20000", "--epochs", "1", "--repeats", "1"]),
     ("fused_students.md", False, fused_students, [], ["--students", "3", "--steps", "2", "--batch-size", "512"]),
-    ("kdef_scaling.md", True, scaling, ["--rows", "202027", "--max-epochs", "100", "--seeds", "0", "1", "2"], ["--students", "1", "2", "--rows", "2000", "--max-epochs", "1"]),
+    ("kdef_scaling.md", True, scaling,
+     ["--students", "1", "2", "3", "4", "6", "8", "10", "--rows", "202027", "--max-epochs", "100", "--seeds", "0", "1", "2"], ["--students", "1", "2", "--rows", "2000", "--max-epochs", "1"]),
     ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
     ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
 ]
 
 
 #: Pages of earlier single-seed runs, summarised by ``--collect`` when present.
-EXTRA_PAGES = ["results_frappe.md", "results_frappe_students.md", "results_frappe_tf4ctr.md", "results_frappe_cetnet.md"]
+EXTRA_PAGES = [
+    "results_frappe.md", "results_frappe_students.md", "results_frappe_tf4ctr.md", "results_frappe_cetnet.md",
+    "results_frappe_seeds.md", "fused_students_cuda.md", "throughput_cuda.md",
+]
 
 
 def versions() -> str:

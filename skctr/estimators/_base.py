@@ -429,7 +429,10 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         return torch.sigmoid(self._predict_logits(X)[1]).numpy()
 
     def student_modules(self) -> list[tuple[str, torch.nn.Module]]:
-        """The fitted member networks as ``(name, torch module)`` pairs, e.g. for diagnostics."""
+        """The fitted member networks as ``(name, torch module)`` pairs, e.g. for diagnostics.
+
+        Read them, don't edit them: fused students (KDEF on CUDA) are handed out as copies.
+        """
         check_is_fitted(self, "net_")
         return [(self._member_names()[0], self.net_.module_.student)]
 
