@@ -22,7 +22,7 @@ import sklearn
 import skorch
 import torch
 
-from benchmarks import baselines, frappe, fused_students, memory, movielens, scaling, serving, throughput
+from benchmarks import baselines, frappe, fused_students, memory, movielens, scaling, serving, side_by_side, throughput
 from benchmarks._common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,8 @@ PLAN = [
     ("results_movielens.md", True, movielens,
      ["--models", "cetnet", "cetnet_din", "interformer", "dhen", "din", "mlp", "--seeds", "0", "1", "2"],
      ["--models", "cetnet", "--max-epochs", "1"]),
+    ("results_side_by_side.md", True, side_by_side, ["--seeds", "0", "1", "2"],
+     ["--datasets", "criteo10k", "--models", "student", "cetnet", "--max-epochs", "1"]),
     ("baselines.md", True, baselines, [], ["--datasets", "criteo10k"]),
     ("throughput.md", True, throughput, [], ["--rows", "20000", "--epochs", "1", "--repeats", "1"]),
     ("fused_students.md", False, fused_students, [], ["--students", "3", "--steps", "2", "--batch-size", "512"]),
