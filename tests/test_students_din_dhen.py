@@ -6,7 +6,7 @@ from torch import nn
 from skctr.nn import SingleNetwork
 from skctr.nn.students.base import SequenceEmbedding, SequenceSlot
 from skctr.nn.students.dhen import MODULES, DHENStudent, SlotProjection
-from skctr.nn.students.din import Dice, DINStudent
+from skctr.nn.students.din import Dice, DINStudent, TargetAttention
 from skctr.nn.students.registry import create_student, student_hyperparameters
 from skctr.preprocessing import Field, FieldSpec
 from test_nn import adam_losses, assert_learns_xor, toy_problem  # tests/ is on sys.path (rootdir conftest, prepend import mode)
@@ -302,3 +302,26 @@ def test_dhen_learns_xor(modules):
     spec, ids, values, y = toy_problem(256)
     params = {**SMALL_DHEN, "hidden_units": (16,), "modules": modules}
     assert_learns_xor(SingleNetwork(spec, 8, ("dhen", params)), ids, values, y)
+
+
+@pytest.mark.parametrize("use_softmax", [False, True])
+def test_target_attention_in_evaluation_scores_each_real_item_alone(use_softmax):
+    """The evaluation path scores padded rows too (static shapes for export); it must equal scoring each real
+    item by itself and giving padding weight 0."""
+    torch.manual_seed(0)
+    attention = TargetAttention(4, (8, 6), use_softmax=use_softmax)
+    attention(torch.randn(16, 4), torch.randn(16, 5, 4), torch.ones(16, 5))  # moves Dice's running statistics
+    attention.eval()
+    target, history = torch.randn(3, 4), torch.randn(3, 5, 4)
+    mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        weights = attention.weights(target, history, mask)
+        expected = torch.zeros(3, 5)
+        for b in range(3):
+            for position in range(5):
+                if mask[b, position]:
+                    t, s = target[b], history[b, position]
+                    expected[b, position] = attention.mlp(torch.cat([t, s, t - s, t * s]).unsqueeze(0)).squeeze()
+        if use_softmax:
+            expected = expected.masked_fill(mask == 0, torch.finfo(expected.dtype).min).softmax(-1) * mask
+    torch.testing.assert_close(weights, expected)

@@ -86,11 +86,18 @@ class TargetAttention(nn.Module):
     def weights(self, target: torch.Tensor, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attention weights (B, L) of the ``history`` (B, L, D) items against ``target`` (B, D); 0 on padding."""
         mask = mask.bool()
-        items = history[mask]  # (N, D), the real items in row-major order
-        targets = target.unsqueeze(1).expand_as(history)[mask]
-        features = torch.cat([targets, items, targets - items, targets * items], dim=-1)
-        real_scores = self.mlp(features).squeeze(-1)
-        scores = real_scores.new_zeros(mask.shape).masked_scatter(mask, real_scores)
+        targets = target.unsqueeze(1).expand_as(history)
+        if self.training:
+            # Only the real items: padding must not enter Dice's batch statistics.
+            items, targets = history[mask], targets[mask]  # (N, D), the real items in row-major order
+            features = torch.cat([targets, items, targets - items, targets * items], dim=-1)
+            real_scores = self.mlp(features).squeeze(-1)
+            scores = real_scores.new_zeros(mask.shape).masked_scatter(mask, real_scores)
+        else:
+            # In evaluation every layer is row-wise, so scoring the padding too and zeroing it gives the same
+            # scores with static shapes, which graph export (ONNX, torch.export) needs.
+            features = torch.cat([targets, history, targets - history, targets * history], dim=-1)
+            scores = self.mlp(features).squeeze(-1).masked_fill(~mask, 0.0)
         if self.use_softmax:
             # The most negative finite value rather than -inf: an all-padding row gives uniform weights
             # (finite, zeroed by the mask below) instead of NaN.
