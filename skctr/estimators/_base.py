@@ -27,7 +27,9 @@ from skorch.callbacks import (
     PrintLog,
     ProgressBar,
 )
+from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
+from skorch.utils import TeeGenerator
 
 from ..nn import FieldEmbedding
 from ..preprocessing import FieldEncoder, field_spec_of
@@ -41,6 +43,8 @@ GRADIENT_CLIP_NORM = 10.0
 MIN_LR = 1e-6
 #: An epoch counts as an improvement only if validation AUC rises by more than this.
 IMPROVEMENT_THRESHOLD = 1e-6
+#: ``mixed_precision`` values and the autocast dtype of each.
+MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class CTRNet(NeuralNetBinaryClassifier):
@@ -51,14 +55,17 @@ class CTRNet(NeuralNetBinaryClassifier):
     the training loss, validation AUC/logloss of the prediction and every
     member recorded, learning rate divided by 10 after each epoch without a
     validation-AUC gain, stop after ``patience`` such epochs in a row, best
-    weights restored.
+    weights restored. With ``mixed_precision`` the forward passes run under
+    ``torch.autocast`` in that dtype (losses in float32), and fp16 training
+    scales the loss with a ``GradScaler``, unscaling before gradient clipping.
     """
 
-    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, **kwargs):
+    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.member_names = member_names
         self.embedding_l2 = embedding_l2
         self.patience = patience
+        self.mixed_precision = mixed_precision
 
     @property
     def _default_callbacks(self):
@@ -100,6 +107,39 @@ class CTRNet(NeuralNetBinaryClassifier):
 
     def get_iterator(self, dataset, training=False):
         return BatchIterator(dataset, self.batch_size, shuffle=training, device=self.device)
+
+    def infer(self, x, **fit_params):
+        if self.mixed_precision is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=MIXED_PRECISION[self.mixed_precision]):
+            output = super().infer(x, **fit_params)
+        # Losses, calibration and metrics read float32, whatever the layers computed in.
+        return tuple(t.float() for t in output)
+
+    def train_step(self, batch, **fit_params):
+        if self.mixed_precision != "fp16":
+            return super().train_step(batch, **fit_params)
+        # fp16 gradients underflow without loss scaling; skorch's closure-based optimizer step cannot
+        # host a GradScaler, so the step is spelled out here.
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        self._zero_grad_optimizer()
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.grad_scaler_.scale(loss).backward()
+        self.grad_scaler_.unscale_(self.optimizer_)  # clipping callbacks must see the true gradients
+        self.notify(
+            "on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch, training=True
+        )
+        self.grad_scaler_.step(self.optimizer_)
+        self.grad_scaler_.update()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def on_train_end(self, net, **kwargs):
+        # The scaler's state lives on the training device and only matters within one fit.
+        self.grad_scaler_ = None
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.module_.loss(y_pred, y_true)
@@ -161,6 +201,10 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         _check_number("valid_size", self.valid_size, numbers.Real, 0, 1, low_open=True, high_open=True)
         if not isinstance(self.calibrate, (bool, np.bool_)):
             raise ValueError(f"calibrate must be True or False, got {self.calibrate!r}.")
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"mixed_precision must be None, 'bf16' or 'fp16', got {self.mixed_precision!r}."
+            )
         if self.device != "auto":
             try:
                 torch.device(self.device)
@@ -302,6 +346,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             member_names=self._member_names(),
             embedding_l2=self.embedding_l2,
             patience=self.patience,
+            mixed_precision=self.mixed_precision,
             criterion=torch.nn.BCEWithLogitsLoss,
             optimizer=torch.optim.Adam,
             lr=self.lr,
@@ -486,6 +531,12 @@ CORE_PARAMETERS_DOC = """\
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         ``"auto"`` uses CUDA when available. A model trained on a GPU
         unpickles and predicts on a CPU-only machine.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Run the networks' forward passes in bfloat16 or float16 through
+        ``torch.autocast`` (losses and predictions stay float32/float64);
+        ``"fp16"`` also scales the loss against gradient underflow. Meant for
+        CUDA (bf16 on Ampere or newer); it is applied on a CPU too, where it
+        is only fast with native bf16 support.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
         split. With an int, CPU training is reproducible.

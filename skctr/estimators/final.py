@@ -84,6 +84,7 @@ class FINALClassifier(CTRClassifierBase):
         valid_size=0.1,
         calibrate=True,
         device="auto",
+        mixed_precision=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -105,6 +106,7 @@ class FINALClassifier(CTRClassifierBase):
         self.valid_size = valid_size
         self.calibrate = calibrate
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

@@ -97,6 +97,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         valid_size=0.1,
         calibrate=True,
         device="auto",
+        mixed_precision=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -122,6 +123,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.valid_size = valid_size
         self.calibrate = calibrate
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
