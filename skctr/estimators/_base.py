@@ -11,6 +11,7 @@ per-member validation metrics.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,12 +61,30 @@ class CTRNet(NeuralNetBinaryClassifier):
     scales the loss with a ``GradScaler``, unscaling before gradient clipping.
     """
 
-    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None, **kwargs):
+    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None,
+                 shard=(0, 1), **kwargs):
         super().__init__(module, *args, **kwargs)
         self.member_names = member_names
         self.embedding_l2 = embedding_l2
         self.patience = patience
         self.mixed_precision = mixed_precision
+        self.shard = shard
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.shard[1] > 1:
+            # Data-parallel training: DistributedDataParallel broadcasts rank 0's initial weights and
+            # all-reduces (averages) gradients during backward. The estimator unwraps it after fit.
+            device = torch.device(self.device)
+            self.module_ = torch.nn.parallel.DistributedDataParallel(
+                self.module_, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        return self
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The skctr module, inside its DistributedDataParallel wrapper or not."""
+        return getattr(self.module_, "module", self.module_)
 
     @property
     def _default_callbacks(self):
@@ -106,7 +125,9 @@ class CTRNet(NeuralNetBinaryClassifier):
         return callbacks
 
     def get_iterator(self, dataset, training=False):
-        return BatchIterator(dataset, self.batch_size, shuffle=training, device=self.device)
+        # Validation is not sharded: every process scores the whole set, so early stopping agrees.
+        shard = self.shard if training else (0, 1)
+        return BatchIterator(dataset, self.batch_size, shuffle=training, device=self.device, shard=shard)
 
     def infer(self, x, **fit_params):
         if self.mixed_precision is None:
@@ -142,17 +163,33 @@ class CTRNet(NeuralNetBinaryClassifier):
         self.grad_scaler_ = None
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.module_.loss(y_pred, y_true)
+        loss = self.network.loss(y_pred, y_true)
         if training and self.embedding_l2:
             penalty = sum(m.l2_penalty() for m in self.module_.modules() if isinstance(m, FieldEmbedding))
             loss = loss + self.embedding_l2 * penalty
         return loss
 
 
+def data_parallel_shard() -> tuple[int, int]:
+    """``(rank, world_size)`` of an initialised torch.distributed process group; ``(0, 1)`` without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def resolve_device(device) -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    In data-parallel training each process takes its own GPU: torchrun's
+    ``LOCAL_RANK``, or the rank modulo the visible GPUs.
+    """
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        rank, world_size = data_parallel_shard()
+        if world_size > 1:
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', rank % torch.cuda.device_count()))}"
+        return "cuda"
     return str(device)
 
 
@@ -338,7 +375,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError("groups contains missing values; give every row a group.")
         return values[valid_rows]
 
-    def _make_net(self, device, *, train_split, callbacks=None, verbose=0) -> CTRNet:
+    def _make_net(self, device, *, train_split, callbacks=None, verbose=0, shard=(0, 1)) -> CTRNet:
         factory, module_kwargs = self._module_config(self.field_spec_, str(device))
         return CTRNet(
             factory,
@@ -347,6 +384,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             embedding_l2=self.embedding_l2,
             patience=self.patience,
             mixed_precision=self.mixed_precision,
+            shard=shard,
             criterion=torch.nn.BCEWithLogitsLoss,
             optimizer=torch.optim.Adam,
             lr=self.lr,
@@ -410,15 +448,28 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             if isinstance(self.random_state, np.random.RandomState)
             else self.random_state
         )
+        device = resolve_device(self.device)
+        shard = data_parallel_shard()
+        if shard[1] > 1:
+            # Every process must split, initialise and shuffle alike: they share rank 0's seed.
+            box = [seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))]
+            torch.distributed.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
+            seed = box[0]
         train, valid, valid_rows = self._split(X_encoded, y_encoded, eval_set, seed)
         valid_groups = self._validation_groups(groups, X, eval_set, valid_rows)
-        device = resolve_device(self.device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.net_ = self._make_net(device, train_split=predefined_split(valid), callbacks=self.callbacks, verbose=self.verbose)
+            self.net_ = self._make_net(
+                device, train_split=predefined_split(valid), callbacks=self.callbacks,
+                verbose=self.verbose if shard[0] == 0 else 0, shard=shard,
+            )
             self.net_.fit(train, None)
+        if shard[1] > 1:
+            # The fitted model is an ordinary one-process model on every rank: unwrap, stop sharding.
+            self.net_.module_ = self.net_.network
+            self.net_.shard = (0, 1)
         # The validation set is no longer needed; keep it out of pickles.
         self.net_.train_split = None
         self._score_members(valid, valid_groups)

@@ -51,17 +51,27 @@ class BatchIterator:
 
     On CUDA a data set that fits is copied to the device once; otherwise each
     batch is gathered into pinned memory and copied without blocking.
+
+    With ``shard=(rank, world_size)`` (data-parallel training) every process
+    draws the same permutation and keeps every ``world_size``-th row of each
+    batch from ``rank`` on, so the processes together see exactly the batches
+    of one process; a last batch of fewer rows than processes is skipped by
+    all of them alike.
     """
 
-    def __init__(self, dataset: FieldTensors, batch_size: int, *, shuffle: bool, device, generator=None):
+    def __init__(self, dataset: FieldTensors, batch_size: int, *, shuffle: bool, device, generator=None,
+                 shard: tuple[int, int] = (0, 1)):
         self.dataset, self.batch_size, self.shuffle, self.generator = dataset, batch_size, shuffle, generator
+        self.rank, self.world_size = shard
         self.device = torch.device(device if device is not None else "cpu")
         self._resident = self.device.type == "cpu" or dataset.nbytes() <= _DEVICE_RESIDENT_BYTES
         tensors = (dataset.ids, dataset.values, dataset.y if dataset.y is not None else torch.zeros(len(dataset)))
         self._tensors = tuple(t.to(self.device) for t in tensors) if self._resident else tensors
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        n = len(self.dataset)
+        full, rest = divmod(n, self.batch_size)
+        return full + (rest >= self.world_size if rest else 0)
 
     def __iter__(self):
         n = len(self.dataset)
@@ -69,11 +79,17 @@ class BatchIterator:
         if self.shuffle:
             # Drawn on the host generator (seeded, device-independent), copied to the data's device once per epoch.
             order = torch.randperm(n, generator=self.generator).to(self._tensors[0].device)
+        elif self.world_size > 1:
+            order = torch.arange(n, device=self._tensors[0].device)
         for start in range(0, n, self.batch_size):
             if order is None:
                 batch = tuple(t[start : start + self.batch_size] for t in self._tensors)
             else:
                 index = order[start : start + self.batch_size]
+                if self.world_size > 1:
+                    if len(index) < self.world_size:
+                        break
+                    index = index[self.rank :: self.world_size]
                 batch = tuple(t.index_select(0, index) for t in self._tensors)
             if not self._resident:
                 batch = tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
