@@ -34,9 +34,11 @@ from skorch.utils import TeeGenerator
 
 from ..nn import FieldEmbedding
 from ..preprocessing import FieldEncoder, field_spec_of
+from ..preprocessing._source import check_columns, is_table_source, iter_frames, open_table_source
 from ._calibration import IDENTITY, fit_platt
 from ._callbacks import MemberScoring, ReleasingLRScheduler, RestoringEarlyStopping, member_scores
 from ._data import BatchIterator, FieldTensors
+from ._stream import FieldStream, StreamBatchIterator, stream_labels
 
 #: Gradient-norm clipping threshold of the CTR training recipe (FuxiCTR's); without it the first epochs crawl.
 GRADIENT_CLIP_NORM = 10.0
@@ -127,7 +129,8 @@ class CTRNet(NeuralNetBinaryClassifier):
     def get_iterator(self, dataset, training=False):
         # Validation is not sharded: every process scores the whole set, so early stopping agrees.
         shard = self.shard if training else (0, 1)
-        return BatchIterator(dataset, self.batch_size, shuffle=training, device=self.device, shard=shard)
+        iterator = StreamBatchIterator if isinstance(dataset, FieldStream) else BatchIterator
+        return iterator(dataset, self.batch_size, shuffle=training, device=self.device, shard=shard)
 
     def infer(self, x, **fit_params):
         if self.mixed_precision is None:
@@ -191,6 +194,11 @@ def resolve_device(device) -> str:
             return f"cuda:{int(os.environ.get('LOCAL_RANK', rank % torch.cuda.device_count()))}"
         return "cuda"
     return str(device)
+
+
+def _check_both_classes(valid: FieldTensors) -> None:
+    if torch.unique(valid.y).numel() < 2:
+        raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
 
 
 def _check_number(name, value, kind, low=None, high=None, low_open=False, high_open=False):
@@ -327,26 +335,42 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X is empty: {type(self).__name__} needs at least one sample to predict.")
         return FieldTensors.from_array(encoded, self.field_spec_)
 
+    def _eval_set_tensors(self, eval_set) -> FieldTensors:
+        """The encoded validation rows of ``eval_set``; a table source in it is read whole."""
+        if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
+            raise ValueError("eval_set must be a pair (X_valid, y_valid).")
+        X_valid, y_valid = eval_set
+        if is_table_source(X_valid):
+            X_valid, y_valid = self._read_labelled_source(X_valid, y_valid, "eval_set")
+        y_valid = column_or_1d(y_valid)
+        unknown = ~np.isin(y_valid, self.classes_)
+        if unknown.any():
+            raise ValueError(f"eval_set labels {np.unique(y_valid[unknown])[:5].tolist()} are not among the classes of y {self.classes_.tolist()}.")
+        valid = FieldTensors.from_array(self._encode(X_valid), self.field_spec_, np.searchsorted(self.classes_, y_valid))
+        if len(valid) != len(y_valid):
+            raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_valid)}.")
+        return valid
+
+    @staticmethod
+    def _read_labelled_source(source, label, what):
+        """A (small) table source read into memory, split into features and the ``label`` column."""
+        dataset = open_table_source(source)
+        if not isinstance(label, str):
+            raise ValueError(f"{what}: with a parquet path or pyarrow Dataset, give the label as its column name.")
+        check_columns(dataset, [label], what)
+        frame = dataset.to_table().to_pandas()
+        return frame.drop(columns=label), frame[label].to_numpy()
+
     def _split(self, X_encoded, y_encoded, eval_set, seed):
         if eval_set is not None:
-            if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
-                raise ValueError("eval_set must be a pair (X_valid, y_valid).")
-            X_valid, y_valid = eval_set
-            y_valid = column_or_1d(y_valid)
-            unknown = ~np.isin(y_valid, self.classes_)
-            if unknown.any():
-                raise ValueError(f"eval_set labels {np.unique(y_valid[unknown])[:5].tolist()} are not among the classes of y {self.classes_.tolist()}.")
-            valid = FieldTensors.from_array(self._encode(X_valid), self.field_spec_, np.searchsorted(self.classes_, y_valid))
-            if len(valid) != len(y_valid):
-                raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_valid)}.")
+            valid = self._eval_set_tensors(eval_set)
             train = FieldTensors.from_array(X_encoded, self.field_spec_, y_encoded)
             valid_rows = None
         else:
             train_rows, valid_rows = self._stratified_holdout(y_encoded, seed)
             train = FieldTensors.from_array(X_encoded[train_rows], self.field_spec_, y_encoded[train_rows])
             valid = FieldTensors.from_array(X_encoded[valid_rows], self.field_spec_, y_encoded[valid_rows])
-        if torch.unique(valid.y).numel() < 2:
-            raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
+        _check_both_classes(valid)
         return train, valid, valid_rows
 
     def _validation_groups(self, groups, X, eval_set, valid_rows):
@@ -374,6 +398,48 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         if pd.isna(values).any():
             raise ValueError("groups contains missing values; give every row a group.")
         return values[valid_rows]
+
+    def _prepare_source(self, X, y, eval_set, groups):
+        """Out-of-core input: fit the encoder by streaming, read the validation data, stream the training rows."""
+        dataset = open_table_source(X)
+        if not isinstance(y, str):
+            raise ValueError(
+                "With a parquet path or pyarrow Dataset as X, y must name its label column, "
+                "e.g. fit('train.parquet', y='click')."
+            )
+        check_columns(dataset, [y], "y")
+        if eval_set is None:
+            raise ValueError(
+                "Training from a parquet path or pyarrow Dataset needs eval_set=(X_valid, y_valid) for early stopping: "
+                "a DataFrame and its labels, or a second path and its label column name."
+            )
+        self._fit_labels(stream_labels(dataset, y))
+        self.encoder_ = FieldEncoder().fit(dataset, y=y)
+        self.field_spec_ = self.encoder_.field_spec_
+        self.n_features_in_ = self.encoder_.n_features_in_
+        self.feature_names_in_ = self.encoder_.feature_names_in_
+        valid = self._eval_set_tensors(eval_set)
+        _check_both_classes(valid)
+        valid_groups = None
+        if groups is not None:
+            if not isinstance(groups, str):
+                raise ValueError("With a parquet path or pyarrow Dataset as X, pass groups as a column name of eval_set's X.")
+            X_valid = eval_set[0]
+            if is_table_source(X_valid):
+                X_valid = open_table_source(X_valid).to_table(columns=[groups]).to_pandas()
+            valid_groups = self._validation_groups(groups, None, (X_valid, None), None)
+        features = list(self.feature_names_in_)
+
+        def encode(frame):
+            labels = frame[y].to_numpy()
+            unknown = ~np.isin(labels, self.classes_)
+            if unknown.any():
+                raise ValueError(f"Label column {y!r} holds {np.unique(labels[unknown])[:5].tolist()}, not a class of y.")
+            return FieldTensors.from_array(
+                self.encoder_.transform(frame[features]), self.field_spec_, np.searchsorted(self.classes_, labels)
+            )
+
+        return FieldStream(dataset, features + [y], encode), valid, valid_groups
 
     def _make_net(self, device, *, train_split, callbacks=None, verbose=0, shard=(0, 1)) -> CTRNet:
         factory, module_kwargs = self._module_config(self.field_spec_, str(device))
@@ -439,10 +505,6 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         """
         self._check_core_params()
         self._check_params()
-        y_encoded = self._fit_labels(y)
-        X_encoded = self._fit_input(X)
-        if X_encoded.shape[0] != y_encoded.shape[0]:
-            raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
         seed = (
             self.random_state.randint(np.iinfo(np.int32).max)
             if isinstance(self.random_state, np.random.RandomState)
@@ -455,8 +517,15 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             box = [seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))]
             torch.distributed.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
             seed = box[0]
-        train, valid, valid_rows = self._split(X_encoded, y_encoded, eval_set, seed)
-        valid_groups = self._validation_groups(groups, X, eval_set, valid_rows)
+        if is_table_source(X):
+            train, valid, valid_groups = self._prepare_source(X, y, eval_set, groups)
+        else:
+            y_encoded = self._fit_labels(y)
+            X_encoded = self._fit_input(X)
+            if X_encoded.shape[0] != y_encoded.shape[0]:
+                raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+            train, valid, valid_rows = self._split(X_encoded, y_encoded, eval_set, seed)
+            valid_groups = self._validation_groups(groups, X, eval_set, valid_rows)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             if seed is not None:
@@ -504,6 +573,16 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
 
     def _predict_logits(self, X):
         check_is_fitted(self, "net_")
+        if is_table_source(X):
+            # One record batch at a time: memory holds the batch and the predictions, not the table.
+            dataset = open_table_source(X)
+            columns = list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else None
+            if columns is not None:
+                check_columns(dataset, columns, "X")
+            parts = [self._forward_dataset(self._dataset(frame)) for frame in iter_frames(dataset, columns)]
+            if not parts:
+                raise ValueError(f"X is empty: {type(self).__name__} needs at least one sample to predict.")
+            return self._calibrated(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
         return self._calibrated(*self._forward_dataset(self._dataset(X)))
 
     def decision_function(self, X) -> np.ndarray:

@@ -38,6 +38,10 @@ class FieldTensors(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.ids.shape[0]
 
+    def take(self, index: torch.Tensor) -> "FieldTensors":
+        """The rows at ``index``, as a new FieldTensors."""
+        return FieldTensors(self.ids[index], self.values[index], None if self.y is None else self.y[index])
+
     def __getitem__(self, index):
         X = {"ids": self.ids[index], "values": self.values[index]}
         return X, (self.y[index] if self.y is not None else torch.zeros(()))

@@ -23,6 +23,7 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._source import is_table_source, iter_frames, open_table_source
 from ._spec import (
     FIRST_VALUE_INDEX,
     MISSING_INDEX,
@@ -227,6 +228,8 @@ class _ColumnPlan:
         self.kind = kind  # "categorical", "numeric" or "sequence"
         self.encoding = encoding  # "scale" or "log_bucket" for numeric columns
         self.max_len = max_len
+        # max_len=None: the longest sequence seen in fit, over every batch of a table source.
+        self.inferred_max_len = kind == "sequence" and max_len is None
         self.delimiter = delimiter
         self.target = target
         self.vocabulary = None
@@ -257,6 +260,74 @@ class _ColumnPlan:
         out = np.full((n, self.max_len), PAD_INDEX, dtype=np.int64)
         out[rows[keep], positions[keep]] = self.vocabulary.encode(flat[keep], self.column)
         return out
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations of a numeric column, merged batch by batch (Chan et al.)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, present):
+        n = len(present)
+        if n == 0:
+            return
+        mean = float(present.mean())
+        m2 = float(((present - mean) ** 2).sum())
+        if self.n == 0:
+            self.n, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.n * n / total
+        self.n = total
+
+
+def _merge_counts(counts, more):
+    """Sum two value-count Series by value (Python equality, as the vocabulary matches)."""
+    if counts is None:
+        return more
+    return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
+
+
+def _count_values(plans, frames):
+    """Value counts of every indexed column, and scaling of numeric ones, over all ``frames``.
+
+    One frame is the in-memory fit; several are the record batches of a table
+    source, read one at a time. Only the counts are kept, so memory follows the
+    number of distinct values, not of rows.
+    """
+    counts, moments, n_rows = {}, {}, 0
+    for frame in frames:
+        n_rows += len(frame)
+        for plan in plans:
+            series = frame[plan.column]
+            if plan.kind == "categorical":
+                counts[plan.column] = _merge_counts(counts.get(plan.column), _value_counts(series, plan.column))
+            elif plan.kind == "numeric":
+                values = _as_float(series, plan.column)
+                present = values[~np.isnan(values)]
+                if plan.encoding == "scale":
+                    moments.setdefault(plan.column, _Moments()).add(present)
+                else:
+                    buckets = pd.Series(_log_bucket(present).astype(np.int64)).value_counts(sort=False)
+                    counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
+            else:
+                lengths, flat = _split_cells(series, plan.delimiter, plan.column)
+                if plan.inferred_max_len:
+                    plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
+                tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
+                counts[plan.column] = _merge_counts(counts.get(plan.column), tokens)
+    for plan in plans:
+        if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:
+            stats = moments[plan.column]
+            if stats.n:
+                plan.mean = stats.mean
+                std = float(np.sqrt(stats.m2 / stats.n))
+                plan.scale = std if np.isfinite(std) and std > 0 else 1.0
+    return counts, n_rows
+
 
 
 class FieldEncoder(TransformerMixin, BaseEstimator):
@@ -460,10 +531,16 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
+        X : DataFrame, array-like of shape (n_samples, n_features), path or pyarrow Dataset
+            Training data. A path to a parquet file or a folder of them, or a
+            ``pyarrow.dataset.Dataset``, is read one record batch at a time:
+            memory holds one batch and the value counts, never the table, and
+            the result equals fitting on the whole table read with the same
+            dtypes (integers and booleans as pandas' nullable dtypes, which a
+            batch with no nulls would otherwise lose).
+        y : None or str
+            Ignored for in-memory data; for a table source, the name of its
+            label column, which is left out of the fields.
 
         Returns
         -------
@@ -471,37 +548,23 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             Fitted encoder.
         """
         self._check_params()
-        frame, columns, has_names = self._frame(X)
+        if is_table_source(X):
+            frames, label = self._source_frames(X, y)
+            first = next(frames, None)
+            if first is None:
+                raise ValueError(f"FieldEncoder needs at least one row to fit; the table at {X!r} has none.")
+            frame, columns, has_names = self._frame(first)
+            frames = chain([first], frames)
+        else:
+            frame, columns, has_names = self._frame(X)
+            frames = iter([frame])
         if len(frame) == 0:
             raise ValueError(
                 "FieldEncoder needs at least one row to fit; got X with 0 rows "
                 f"(shape={frame.shape})."
             )
         plans = self._plan_columns(frame, columns)
-        n_rows = len(frame)
-
-        # Count values first: a sequence with a target adds its tokens to the target's counts.
-        counts = {}
-        for plan in plans:
-            series = frame[plan.column]
-            if plan.kind == "categorical":
-                counts[plan.column] = _value_counts(series, plan.column)
-            elif plan.kind == "numeric":
-                values = _as_float(series, plan.column)
-                present = values[~np.isnan(values)]
-                if plan.encoding == "scale":
-                    if len(present):
-                        plan.mean = float(present.mean())
-                        std = float(present.std())
-                        plan.scale = std if np.isfinite(std) and std > 0 else 1.0
-                else:
-                    buckets = _log_bucket(present).astype(np.int64)
-                    counts[plan.column] = pd.Series(buckets).value_counts(sort=False)
-            else:
-                lengths, flat = _split_cells(series, plan.delimiter, plan.column)
-                if plan.max_len is None:
-                    plan.max_len = max(int(lengths.max(initial=0)), 1)
-                counts[plan.column] = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
+        counts, n_rows = _count_values(plans, frames)
 
         for plan in plans:
             if plan.kind == "sequence" and plan.target is not None:
@@ -548,6 +611,18 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
+
+    def _source_frames(self, X, y):
+        """Record batches of a table source as frames, without its label column ``y`` (a name or None)."""
+        if y is not None and not isinstance(y, str):
+            raise ValueError(
+                "With a parquet path or pyarrow Dataset as X, y must be None or the name of its label column "
+                f"(left out of the fields), got {type(y).__name__}."
+            )
+        dataset = open_table_source(X)
+        if y is not None and y not in dataset.schema.names:
+            raise ValueError(f"y={y!r} is not a column of the table (columns: {dataset.schema.names[:20]}).")
+        return iter_frames(dataset, [c for c in dataset.schema.names if c != y]), y
 
     def _check_params(self):
         if self.numeric_encoding not in _NUMERIC_ENCODINGS:
@@ -724,6 +799,11 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             ``attrs["skctr_field_spec"]`` under ``set_output(transform="pandas")``.
         """
         check_is_fitted(self, "field_spec_")
+        if is_table_source(X):
+            raise TypeError(
+                "FieldEncoder.transform needs a DataFrame or an array. To score a parquet table larger than memory, "
+                "pass its path to the estimator's predict_proba, which encodes it one record batch at a time."
+            )
         frame = self._transform_frame(X)
         n = len(frame)
         out = np.empty((n, self.field_spec_.n_columns), dtype=np.dtype(self.dtype))
