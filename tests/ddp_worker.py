@@ -1,6 +1,6 @@
 """One process of the data-parallel test (tests/test_distributed.py), launched by torchrun.
 
-Usage: python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_worker.py KIND OUT_DIR
+Usage: python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_worker.py KIND OUT_DIR [DEVICE]
 Fits KIND on the same data and seed as the single-process reference and saves its test predictions.
 """
 import sys
@@ -15,7 +15,10 @@ from skctr import KDEFClassifier, StudentClassifier, make_ctr
 # statistics, per-process dropout streams); without them the two runs must agree.
 PARAMS = dict(hidden_units=(32,), batch_norm=False, dropout=0.0, max_epochs=4, batch_size=256, device="cpu",
               random_state=0)
-MODELS = {"student": lambda: StudentClassifier(**PARAMS), "kdef": lambda: KDEFClassifier(n_students=2, **PARAMS)}
+MODELS = {
+    "student": lambda **kw: StudentClassifier(**{**PARAMS, **kw}),
+    "kdef": lambda **kw: KDEFClassifier(n_students=2, **{**PARAMS, **kw}),
+}
 
 
 def data():
@@ -23,20 +26,21 @@ def data():
     return X.iloc[:2400], y[:2400], X.iloc[2400:]
 
 
-def main(kind, out):
-    dist.init_process_group("gloo")
+def main(kind, out, device="cpu"):
+    dist.init_process_group("gloo")  # gloo also carries CUDA tensors, so two processes may share one GPU
     torch.set_num_threads(1)
     X_train, y_train, X_test = data()
-    model = MODELS[kind]().fit(X_train, y_train)
+    model = MODELS[kind](device=device).fit(X_train, y_train)
     np.savez(
         f"{out}/rank{dist.get_rank()}.npz",
         proba=model.predict_proba(X_test)[:, 1],
         epochs=len(model.history_),
         train_batches=model.history_[-1, "train_batch_count"],
         wrapped=type(model.net_.module_).__name__ == "DistributedDataParallel",
+        device=str(next(model.net_.module_.parameters()).device),
     )
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

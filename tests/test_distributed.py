@@ -18,12 +18,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
 
 
-def run_two_processes(kind, out):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+def run_two_processes(kind, out, device="cpu"):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(WORKER), kind, str(out)],
+         str(WORKER), kind, str(out), device],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -46,3 +48,16 @@ def test_two_processes_match_one(kind, tmp_path):
     assert ranks[0]["epochs"] == len(single.history_)
     assert ranks[0]["train_batches"] == single.history_[-1, "train_batch_count"]
     np.testing.assert_allclose(ranks[0]["proba"], expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_two_processes_on_cuda_match_one(tmp_path):
+    """device="auto" under torchrun: each process takes LOCAL_RANK modulo the GPUs (here they may share one)."""
+    ranks = run_two_processes("kdef", tmp_path, device="auto")
+    X_train, y_train, X_test = data()
+    expected = MODELS["kdef"](device="cuda").fit(X_train, y_train).predict_proba(X_test)[:, 1]
+    assert str(ranks[0]["device"]).startswith("cuda")
+    np.testing.assert_allclose(ranks[0]["proba"], ranks[1]["proba"], atol=1e-6)
+    # CUDA kernels sum in a nondeterministic order: agreement up to that noise.
+    np.testing.assert_allclose(ranks[0]["proba"], expected, atol=1e-3)

@@ -77,10 +77,12 @@ class CTRNet(NeuralNetBinaryClassifier):
         if self.shard[1] > 1:
             # Data-parallel training: DistributedDataParallel broadcasts rank 0's initial weights and
             # all-reduces (averages) gradients during backward. The estimator unwraps it after fit.
+            # DDP wants the module on its device already; skorch would move it only after this method.
             device = torch.device(self.device)
-            self.module_ = torch.nn.parallel.DistributedDataParallel(
-                self.module_, device_ids=[device.index] if device.type == "cuda" else None
-            )
+            device_ids = None
+            if device.type == "cuda":
+                device_ids = [torch.cuda.current_device() if device.index is None else device.index]
+            self.module_ = torch.nn.parallel.DistributedDataParallel(self.module_.to(device), device_ids=device_ids)
         return self
 
     @property
@@ -184,14 +186,15 @@ def resolve_device(device) -> str:
     """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``.
 
     In data-parallel training each process takes its own GPU: torchrun's
-    ``LOCAL_RANK``, or the rank modulo the visible GPUs.
+    ``LOCAL_RANK`` (or the rank) modulo the visible GPUs.
     """
     if device == "auto":
         if not torch.cuda.is_available():
             return "cpu"
         rank, world_size = data_parallel_shard()
         if world_size > 1:
-            return f"cuda:{int(os.environ.get('LOCAL_RANK', rank % torch.cuda.device_count()))}"
+            # Fewer GPUs than processes (a test, or a small model): processes share them round-robin.
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
         return "cuda"
     return str(device)
 
