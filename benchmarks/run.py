@@ -22,7 +22,18 @@ import sklearn
 import skorch
 import torch
 
-from benchmarks import baselines, frappe, fused_students, memory, movielens, scaling, serving, side_by_side, throughput
+from benchmarks import (
+    baselines,
+    frappe,
+    fused_students,
+    memory,
+    movielens,
+    out_of_core,
+    scaling,
+    serving,
+    side_by_side,
+    throughput,
+)
 from benchmarks._common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +55,14 @@ PLAN = [
      ["--students", "1", "2", "3", "4", "6", "8", "10", "--rows", "202027", "--max-epochs", "100", "--seeds", "0", "1", "2"], ["--students", "1", "2", "--rows", "2000", "--max-epochs", "1"]),
     ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
     ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
+    ("out_of_core.md", False, out_of_core, [], ["--rows", "100000", "--in-memory-rows", "100000"]),
 ]
 
 
 #: Pages of earlier single-seed runs, summarised by ``--collect`` when present.
 EXTRA_PAGES = [
     "results_frappe.md", "results_frappe_students.md", "results_frappe_tf4ctr.md", "results_frappe_cetnet.md",
-    "results_frappe_seeds.md", "fused_students_cuda.md", "throughput_cuda.md",
+    "results_frappe_seeds.md", "fused_students_cuda.md", "throughput_cuda.md", "mixed_precision.md",
 ]
 
 
