@@ -10,6 +10,7 @@ from ._spec import (
     FieldSpec,
     field_spec_of,
 )
+from ._vocabulary import VocabularyEncoder
 
 __all__ = [
     "FIRST_VALUE_INDEX",
@@ -20,5 +21,6 @@ __all__ = [
     "FieldArray",
     "FieldEncoder",
     "FieldSpec",
+    "VocabularyEncoder",
     "field_spec_of",
 ]

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._source import is_table_source, iter_frames, open_table_source
+from ._vocabulary import dump_document, vocabulary_document
 from ._spec import (
     FIRST_VALUE_INDEX,
     MISSING_INDEX,
@@ -818,6 +819,46 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             result.attrs[SPEC_ATTR] = self.field_spec_
             return result
         return FieldArray(out, self.field_spec_)
+
+    def vocabulary_json(self) -> dict:
+        """Everything needed to encode rows without Python, as a JSON-ready dict.
+
+        The format (field layout, reserved indices, typed vocabularies, scaling,
+        bucketing and sequence rules) is documented in
+        ``docs/vocabulary_format.md``; :class:`~skctr.preprocessing.VocabularyEncoder`
+        is a reference implementation that reads nothing else.
+
+        Returns
+        -------
+        dict
+            A document with ``format`` ``"skctr-field-vocabulary"`` and ``version`` 1.
+        """
+        check_is_fitted(self, "field_spec_")
+        return vocabulary_document(self)
+
+    def save_vocabulary(self, path):
+        """Write :meth:`vocabulary_json` to ``path`` as UTF-8 JSON (no NaN or infinity, which JSON lacks).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write, e.g. beside an exported model.
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Examples
+        --------
+        >>> import json, tempfile, pathlib, pandas as pd
+        >>> from skctr import FieldEncoder
+        >>> encoder = FieldEncoder().fit(pd.DataFrame({"item": [10, 11, 10]}))
+        >>> path = encoder.save_vocabulary(pathlib.Path(tempfile.mkdtemp()) / "vocabulary.json")
+        >>> json.loads(path.read_text())["vocabularies"]["item"]
+        [[10, 3], [11, 4]]
+        """
+        return dump_document(self.vocabulary_json(), path)
 
     def _transform_frame(self, X):
         """Columns of ``X`` under their fitted names, matched by name or by position."""
