@@ -1,7 +1,29 @@
-"""Command line: ``skctr demo`` trains KDEF and reports ensemble, student and serving figures."""
+"""Command line: train, evaluate, predict with and export skctr models; ``skctr demo`` shows the whole loop.
+
+Commands::
+
+    skctr train    --data train.parquet [--valid valid.parquet] --label click --model kdef --out model.joblib
+    skctr evaluate --model model.joblib --data test.parquet --label click [--groups user_id] [--json]
+    skctr predict  --model model.joblib --data new.parquet --out scores.parquet [--id-column request_id]
+    skctr export   --model model.joblib --out model.onnx [--best-student] [--format onnx|torchscript]
+    skctr demo
+
+Input files: ``.parquet`` (or a folder of parquet files), ``.csv``, ``.csv.gz`` and ``.tsv``.
+
+Exit codes (scripts can rely on them):
+
+* 0: success.
+* 1: an unexpected error (the traceback is printed).
+* 2: bad command line (unknown option, missing argument, bad choice).
+* 3: bad input data: a missing or unreadable file, a missing label or id column, labels that are not
+  two classes, a bad ``--param``, an output file that exists without ``--force``.
+* 4: a model file that is missing, unreadable, or not a skctr model.
+"""
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import sys
 import time
 from pathlib import Path
@@ -10,24 +32,116 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 
 from .datasets import make_ctr
-from .estimators import KDEFClassifier
-from .metrics import binary_scores
+from .estimators import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
+from .estimators._base import CTRClassifierBase
+from .metrics import binary_scores, gauc
+from .preprocessing import FieldEncoder
+
+INPUT_ERROR, MODEL_ERROR = 3, 4
+MODELS = {
+    "kdef": KDEFClassifier, "tf4ctr": TF4CTRClassifier, "cetnet": CETNetClassifier,
+    "final": FINALClassifier, "student": StudentClassifier,
+}
+SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
 
 
-def _read_table(path: Path, label: str) -> tuple[pd.DataFrame, pd.Series]:
+class CommandError(Exception):
+    """An error the user can fix, reported as one line on stderr with its exit code."""
+
+    def __init__(self, message: str, code: int = INPUT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((s for s in SUFFIXES if name.endswith(s)), path.suffix.lower())
+
+
+def _read_frame(path, option: str) -> pd.DataFrame:
+    path = Path(path)
     if not path.exists():
-        raise SystemExit(f"--data: no file at {path}")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix in (".csv", ".gz"):
-        frame = pd.read_csv(path)
-    else:
-        raise SystemExit(f"--data: expected a .parquet or .csv file, got {path.name}")
+        raise CommandError(f"{option}: no file or folder at {path}")
+    suffix = _suffix(path)
+    try:
+        if path.is_dir() or suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".csv.gz"):
+            return pd.read_csv(path)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
+    except Exception as exc:  # any reader failure is the file's problem, reported as such
+        raise CommandError(f"{option}: cannot read {path}: {exc}") from None
+    raise CommandError(f"{option}: expected a .parquet, .csv, .csv.gz or .tsv file or a folder of parquet files, got {path.name}")
+
+
+def _read_table(path, label: str, option: str = "--data") -> tuple[pd.DataFrame, pd.Series]:
+    frame = _read_frame(path, option)
     if label not in frame.columns:
-        raise SystemExit(f"--label: column {label!r} is not in {path.name}; columns: {list(frame.columns)}")
-    return frame.drop(columns=label), frame[label]
+        raise CommandError(
+            f"--label: column {label!r} is not in {Path(path).name}; columns: {list(frame.columns)[:20]}"
+        )
+    y = frame[label]
+    if y.isna().any():
+        raise CommandError(f"--label: column {label!r} of {Path(path).name} has {int(y.isna().sum())} missing values")
+    return frame.drop(columns=label), y
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    suffix = _suffix(path)
+    if suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    elif suffix in (".csv", ".csv.gz"):
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    else:
+        raise CommandError(f"--out: expected a .parquet, .csv, .csv.gz or .tsv name, got {path.name}")
+
+
+def _check_out(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise CommandError(f"--out: {path} exists; pass --force to overwrite it")
+    if not path.parent.exists():
+        raise CommandError(f"--out: the folder {path.parent} does not exist")
+
+
+def _load_model(path):
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"--model: no file at {path}", MODEL_ERROR)
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # a damaged or foreign file
+        raise CommandError(f"--model: cannot load {path}: {exc}", MODEL_ERROR) from None
+    estimator = model[-1] if isinstance(model, Pipeline) else model
+    if not isinstance(estimator, CTRClassifierBase):
+        raise CommandError(f"--model: {path} holds a {type(model).__name__}, not a skctr model", MODEL_ERROR)
+    return model, estimator
+
+
+def _parse_params(items) -> dict:
+    params = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--param: expected KEY=VALUE, got {item!r}")
+        try:
+            params[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[key] = text  # a bare word such as fusion=concat is a string
+    return params
+
+
+def _scores(y, probability, groups) -> dict:
+    auc, logloss = binary_scores(y, probability)
+    scores = {"auc": auc, "logloss": logloss}
+    if groups is not None:
+        scores["gauc"] = gauc(y, probability, groups)
+    return scores
 
 
 def _best_time(function, repeats: int = 3) -> float:
@@ -49,7 +163,7 @@ def demo(args: argparse.Namespace) -> int:
         X, y, truth = make_ctr(n_samples=args.n_samples, cardinality=(5, 200), return_truth=True, random_state=args.seed)
         source = f"make_ctr(n_samples={args.n_samples}, cardinality=(5, 200), random_state={args.seed})"
     else:
-        X, y = _read_table(Path(args.data), args.label)
+        X, y = _read_table(args.data, args.label)
         source = f"{args.data} (label {args.label!r})"
     rows_train, rows_test = train_test_split(
         np.arange(len(y)), test_size=args.test_size, stratify=y, random_state=args.seed
@@ -88,9 +202,177 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _check_out(out, args.force)
+    params = _parse_params(args.param)
+    verbose = 1 if args.verbose or (not args.quiet and sys.stderr.isatty()) else 0
+    try:
+        model = MODELS[args.model](random_state=args.seed, verbose=verbose).set_params(**params)
+    except ValueError as exc:
+        raise CommandError(f"--param: {exc}") from None
+    fit_kwargs = {}
+    if args.groups:
+        fit_kwargs["groups"] = args.groups
+    if args.stream:
+        if args.valid is None:
+            raise CommandError("--stream needs --valid: training from a stream holds out no rows for early stopping")
+        X, y = args.data, args.label
+        fit_kwargs["eval_set"] = (args.valid, args.label)
+        rows = "streamed"
+    else:
+        X, y = _read_table(args.data, args.label)
+        if y.nunique() != 2:
+            raise CommandError(f"--label: column {args.label!r} must hold two classes (e.g. 0/1), got {y.nunique()}: "
+                               f"{sorted(map(str, y.unique()))[:5]}")
+        if args.valid is not None:
+            fit_kwargs["eval_set"] = _read_table(args.valid, args.label, "--valid")
+        rows = f"{len(X):,} rows"
+    start = time.perf_counter()
+    try:
+        model.fit(X, y, **fit_kwargs)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # Validation errors of the estimator name the column or parameter at fault.
+        raise CommandError(str(exc)) from None
+    seconds = time.perf_counter() - start
+    print(f"trained {type(model).__name__} on {args.data} ({rows}) in {seconds:.1f} s, {len(model.history_)} epochs")
+    print("validation scores:")
+    print(model.student_scores_.to_string(float_format=lambda v: f"{v:.4f}"))
+    joblib.dump(model, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    model, estimator = _load_model(args.model)
+    X, y = _read_table(args.data, args.label)
+    groups = None
+    if args.groups:
+        if args.groups not in X.columns:
+            raise CommandError(f"--groups: column {args.groups!r} is not in {Path(args.data).name}")
+        groups = X[args.groups].to_numpy()
+    unknown = ~np.isin(y.to_numpy(), estimator.classes_)
+    if unknown.any():
+        raise CommandError(f"--label: values {sorted(map(str, y[unknown].unique()))[:5]} are not classes of the model "
+                           f"{estimator.classes_.tolist()}")
+    y01 = np.searchsorted(estimator.classes_, y.to_numpy())
+    report = {"rows": len(y01), "model": _scores(y01, model.predict_proba(X)[:, 1], groups)}
+    if hasattr(estimator, "best_student_"):
+        features = X if not isinstance(model, Pipeline) else model[:-1].transform(X)
+        report["best_student"] = _scores(y01, estimator.best_student_.predict_proba(features)[:, 1], groups)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['rows']:,} rows of {args.data}")
+        for name in ("model", "best_student"):
+            if name in report:
+                print(f"{name:>12}: " + "  ".join(f"{k} {v:.5f}" for k, v in report[name].items()))
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    model, estimator = _load_model(args.model)
+    out = Path(args.out)
+    _check_out(out, args.force)
+    if _suffix(out) not in SUFFIXES:
+        raise CommandError(f"--out: expected a .parquet, .csv, .csv.gz or .tsv name, got {out.name}")
+    X = _read_frame(args.data, "--data")
+    if args.label and args.label in X.columns:
+        X = X.drop(columns=args.label)
+    missing = [c for c in args.id_column or [] if c not in X.columns]
+    if missing:
+        raise CommandError(f"--id-column: {missing} not in {Path(args.data).name}")
+    try:
+        scores = pd.DataFrame({column: X[column].to_numpy() for column in args.id_column or []})
+        scores["score"] = model.predict_proba(X)[:, 1]
+        if args.students:
+            if not hasattr(estimator, "predict_proba_students"):
+                raise CommandError("--students: this model has no member networks")
+            features = X if not isinstance(model, Pipeline) else model[:-1].transform(X)
+            members = estimator.predict_proba_students(features)
+            for j, name in enumerate(estimator.student_scores_.index[1:]):
+                scores[f"score_{name}"] = members[:, j]
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"--data: {exc}") from None
+    _write_frame(scores, out)
+    print(f"wrote {len(scores):,} scores to {out}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from .serving import export_onnx, export_torchscript
+
+    model, estimator = _load_model(args.model)
+    out = Path(args.out)
+    _check_out(out, args.force)
+    fmt = args.format or ("torchscript" if out.suffix in (".pt", ".pth", ".torchscript") else "onnx")
+    if args.best_student and not hasattr(estimator, "best_student_"):
+        raise CommandError(f"--best-student: a {type(estimator).__name__} is a single network; export it without the flag")
+    try:
+        (export_onnx if fmt == "onnx" else export_torchscript)(model, out, student=args.best_student)
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"wrote {out} ({fmt}{', best student' if args.best_student else ''})")
+    encoder = model[0] if isinstance(model, Pipeline) and isinstance(model[0], FieldEncoder) else estimator.encoder_
+    if encoder is not None:
+        vocabulary = encoder.save_vocabulary(out.with_name(out.stem + ".vocabulary.json"))
+        print(f"wrote {vocabulary} (encode raw rows with it: docs/vocabulary_format.md)")
+    else:
+        print("no vocabulary written: the model was fitted on encoded arrays; save that FieldEncoder's vocabulary")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skctr", description="Ensemble CTR prediction for scikit-learn.")
+    parser = argparse.ArgumentParser(
+        prog="skctr", description="Ensemble CTR prediction for scikit-learn.",
+        epilog="exit codes: 0 success, 1 unexpected error, 2 bad command line, 3 bad input data, 4 bad model file",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    cmd = commands.add_parser("train", help="fit a model on a table of impressions and save it with joblib")
+    cmd.add_argument("--data", required=True, help="training table (.parquet, folder of parquet, .csv, .csv.gz, .tsv)")
+    cmd.add_argument("--valid", help="validation table for early stopping (default: a stratified part of --data)")
+    cmd.add_argument("--label", default="label", help="the click column (default: label)")
+    cmd.add_argument("--model", choices=sorted(MODELS), default="kdef", help="estimator (default: kdef)")
+    cmd.add_argument("--param", action="append", metavar="KEY=VALUE",
+                     help="an estimator parameter, e.g. --param n_students=6 --param hidden_units=(256,128); repeatable")
+    cmd.add_argument("--groups", help="column for the validation group AUC (e.g. user_id)")
+    cmd.add_argument("--stream", action="store_true",
+                     help="train from --data (parquet) record batch by record batch, for tables larger than memory; needs --valid")
+    cmd.add_argument("--out", required=True, help="where to write the model (.joblib)")
+    cmd.add_argument("--force", action="store_true", help="overwrite --out")
+    cmd.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+    noise = cmd.add_mutually_exclusive_group()
+    noise.add_argument("--verbose", action="store_true", help="epoch table and progress bar (default when stderr is a terminal)")
+    noise.add_argument("--quiet", action="store_true", help="no epoch table or progress bar")
+    cmd.set_defaults(handler=train)
+
+    cmd = commands.add_parser("evaluate", help="AUC, logloss (and gAUC) of a saved model on a labelled table")
+    cmd.add_argument("--model", required=True, help="a model saved by skctr train (or joblib.dump)")
+    cmd.add_argument("--data", required=True, help="labelled table")
+    cmd.add_argument("--label", default="label", help="the click column (default: label)")
+    cmd.add_argument("--groups", help="column to compute the group AUC by (e.g. user_id)")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    cmd.set_defaults(handler=evaluate)
+
+    cmd = commands.add_parser("predict", help="write click probabilities for a table")
+    cmd.add_argument("--model", required=True, help="a model saved by skctr train (or joblib.dump)")
+    cmd.add_argument("--data", required=True, help="table to score")
+    cmd.add_argument("--out", required=True, help="scores file (.parquet, .csv, .csv.gz or .tsv)")
+    cmd.add_argument("--id-column", action="append", help="a column of --data to copy beside the scores; repeatable")
+    cmd.add_argument("--label", help="a label column of --data to leave out, if present")
+    cmd.add_argument("--students", action="store_true", help="also write every member network's probability")
+    cmd.add_argument("--force", action="store_true", help="overwrite --out")
+    cmd.set_defaults(handler=predict)
+
+    cmd = commands.add_parser("export", help="write the network as ONNX (or TorchScript) and the vocabulary as JSON")
+    cmd.add_argument("--model", required=True, help="a model saved by skctr train (or joblib.dump)")
+    cmd.add_argument("--out", required=True, help="graph file (.onnx, or .pt for TorchScript)")
+    cmd.add_argument("--format", choices=["onnx", "torchscript"], help="default: from the --out suffix")
+    cmd.add_argument("--best-student", action="store_true", help="export the best student alone (the cheap one to serve)")
+    cmd.add_argument("--force", action="store_true", help="overwrite --out")
+    cmd.set_defaults(handler=export)
+
     run = commands.add_parser("demo", help="train KDEFClassifier and report ensemble, students and serving speed")
     run.add_argument("--data", help="a .parquet or .csv file of impressions (default: synthetic make_ctr data)")
     run.add_argument("--label", default="label", help="the 0/1 click column of --data (default: label)")
@@ -107,7 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(f"skctr {args.command}: error: {error}", file=sys.stderr)
+        return error.code
 
 
 if __name__ == "__main__":

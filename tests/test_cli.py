@@ -1,6 +1,7 @@
-"""The ``skctr demo`` command line, as a subprocess and in-process through ``skctr.cli.main``."""
+"""The ``skctr`` command line (train, evaluate, predict, export, demo), as subprocesses and in-process through ``skctr.cli.main``."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -12,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skctr import KDEFClassifier, StudentClassifier, make_ctr
+from skctr import FieldEncoder, KDEFClassifier, StudentClassifier, make_ctr
 from skctr.cli import main
+from skctr.metrics import binary_scores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,18 +87,122 @@ def test_demo_in_process_with_data(suffix, table, tmp_path, capsys):
     check_saved_model(output, frame.drop(columns="clicked").head(50))
 
 
-def test_demo_missing_label_column(table, tmp_path):
+def test_demo_missing_label_column(table, tmp_path, capsys):
     path = tmp_path / "impressions.csv"
     table.rename(columns={"clicked": "label"}).to_csv(path, index=False)
-    with pytest.raises(SystemExit) as raised:
-        main(["demo", "--data", str(path), "--label", "clicked", "--output", str(tmp_path / "m.joblib")])
-    assert "clicked" in str(raised.value.code)
+    assert main(["demo", "--data", str(path), "--label", "clicked", "--output", str(tmp_path / "m.joblib")]) == 3
+    assert "column 'clicked' is not in impressions.csv" in capsys.readouterr().err
     assert not (tmp_path / "m.joblib").exists()
 
 
-def test_demo_missing_file(tmp_path):
+def test_demo_missing_file(tmp_path, capsys):
     missing = tmp_path / "nowhere.parquet"
-    with pytest.raises(SystemExit) as raised:
-        main(["demo", "--data", str(missing), "--output", str(tmp_path / "m.joblib")])
-    assert str(missing) in str(raised.value.code)
-    assert raised.value.code not in (0, None)
+    assert main(["demo", "--data", str(missing), "--output", str(tmp_path / "m.joblib")]) == 3
+    assert str(missing) in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- train, evaluate, predict, export
+TINY = ["--param", "max_epochs=2", "--param", "hidden_units=(16,)", "--param", "batch_size=256"]
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "skctr", *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    X, y = make_ctr(n_samples=3000, cardinality=(5, 50), random_state=2)
+    frame = X.assign(click=y.astype(int), request=np.arange(len(y)))
+    folder = tmp_path_factory.mktemp("cli")
+    frame.iloc[:2000].to_parquet(folder / "train.parquet", index=False)
+    frame.iloc[2000:2500].to_csv(folder / "valid.csv", index=False)
+    frame.iloc[2500:].to_csv(folder / "test.csv.gz", index=False)
+    return folder, frame
+
+
+def test_train_evaluate_predict_export_as_a_script_would(files, tmp_path):
+    folder, frame = files
+    model = tmp_path / "model.joblib"
+    result = run_cli("train", "--data", folder / "train.parquet", "--valid", folder / "valid.csv", "--label", "click",
+                     "--model", "kdef", "--param", "n_students=2", *TINY, "--out", model, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "trained KDEFClassifier" in result.stdout and f"wrote {model}" in result.stdout
+    fitted = joblib.load(model)
+    assert fitted.get_params()["n_students"] == 2 and fitted.get_params()["hidden_units"] == (16,)
+    assert "click" not in fitted.feature_names_in_
+
+    test = pd.read_csv(folder / "test.csv.gz")
+    result = run_cli("evaluate", "--model", model, "--data", folder / "test.csv.gz", "--label", "click", "--json",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = binary_scores(test["click"], fitted.predict_proba(test.drop(columns="click"))[:, 1])
+    assert report["rows"] == 500
+    assert report["model"]["auc"] == pytest.approx(expected[0]) and report["model"]["logloss"] == pytest.approx(expected[1])
+    assert set(report["best_student"]) == {"auc", "logloss"}
+
+    scores = tmp_path / "scores.parquet"
+    result = run_cli("predict", "--model", model, "--data", folder / "test.csv.gz", "--out", scores,
+                     "--id-column", "request", "--label", "click", "--students", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_parquet(scores)
+    assert list(written.columns) == ["request", "score", "score_student_0", "score_student_1"]
+    np.testing.assert_array_equal(written["request"], test["request"])
+    np.testing.assert_allclose(written["score"], fitted.predict_proba(test.drop(columns="click"))[:, 1])
+
+    pytest.importorskip("onnxscript", reason="export needs the onnx extra")
+    graph = tmp_path / "student.onnx"
+    result = run_cli("export", "--model", model, "--out", graph, "--best-student", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert graph.exists() and (tmp_path / "student.vocabulary.json").exists()
+
+
+def test_train_with_groups_and_stream(files, tmp_path, capsys):
+    folder, frame = files
+    frame.iloc[2000:2500].to_parquet(tmp_path / "valid.parquet", index=False)
+    model = tmp_path / "m.joblib"
+    code = main(["train", "--data", str(folder / "train.parquet"), "--valid", str(tmp_path / "valid.parquet"),
+                 "--label", "click", "--model", "student", *TINY, "--stream", "--groups", "f0", "--out", str(model)])
+    assert code == 0, capsys.readouterr().err
+    assert "gauc" in joblib.load(model).student_scores_.columns
+    assert "(streamed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["train", "--data", "{tmp}/nowhere.parquet", "--out", "{tmp}/m.joblib"], 3, "--data: no file or folder at"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "clicked", "--out", "{tmp}/m.joblib"], 3,
+     "--label: column 'clicked' is not in train.parquet"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "f1", "--out", "{tmp}/m.joblib"], 3, "must hold two classes"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "click", "--param", "dropout", "--out", "{tmp}/m.joblib"], 3,
+     "expected KEY=VALUE"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "click", "--param", "dropuot=0.1", "--out", "{tmp}/m.joblib"],
+     3, "dropuot"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "click", "--param", "dropout=2.0", "--out", "{tmp}/m.joblib"],
+     3, "dropout"),
+    (["train", "--data", "{folder}/train.parquet", "--label", "click", "--stream", "--out", "{tmp}/m.joblib"], 3, "--stream needs --valid"),
+    (["train", "--data", "{folder}/valid.csv", "--label", "click", "--out", "{folder}/train.parquet"], 3, "exists; pass --force"),
+    (["evaluate", "--model", "{tmp}/none.joblib", "--data", "{folder}/valid.csv", "--label", "click"], 4, "--model: no file at"),
+    (["evaluate", "--model", "{folder}/valid.csv", "--data", "{folder}/valid.csv", "--label", "click"], 4, "cannot load"),
+    (["predict", "--model", "{tmp}/encoder.joblib", "--data", "{folder}/valid.csv", "--out", "{tmp}/s.csv"], 4, "not a skctr model"),
+    (["predict", "--model", "{tmp}/model.joblib", "--data", "{folder}/valid.csv", "--out", "{tmp}/s.txt"], 3, "--out: expected"),
+    (["predict", "--model", "{tmp}/model.joblib", "--data", "{folder}/valid.csv", "--out", "{tmp}/s.csv",
+      "--id-column", "nope"], 3, "--id-column: ['nope']"),
+    (["export", "--model", "{tmp}/model.joblib", "--out", "{tmp}/m.onnx", "--best-student"], 3, "single network"),
+])
+def test_errors_name_the_argument_and_exit_with_its_code(args, code, message, files, tmp_path, capsys):
+    folder, frame = files
+    joblib.dump(FieldEncoder().fit(frame.head(10)), tmp_path / "encoder.joblib")
+    joblib.dump(StudentClassifier(hidden_units=(8,), max_epochs=1).fit(frame.drop(columns="click").head(300),
+                                                                        frame["click"].head(300)), tmp_path / "model.joblib")
+    argv = [a.format(tmp=tmp_path, folder=folder) for a in args]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"skctr {args[0]}: error: ") and message in err and err.count("\n") == 1
+
+
+def test_usage_errors_exit_2(tmp_path):
+    result = run_cli("train", "--model", "xgboost", "--data", "x.csv", "--out", "m.joblib", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid choice" in result.stderr
