@@ -1,6 +1,7 @@
-"""``python -m skctr demo``."""
+"""``python -m skctr``: the command line of :mod:`skctr.cli`."""
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

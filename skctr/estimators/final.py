@@ -19,7 +19,9 @@ class FINALClassifier(CTRClassifierBase):
     Block 1 reads the field-gated embedding, block 2 the raw one; the
     prediction is sigmoid of the mean of their logits, and each block is also
     trained towards that detached prediction (ALGORITHMS.md §3.4). With
-    ``blocks=1`` it is FINAL 1B with a plain BCE loss.
+    ``blocks=1`` it is FINAL 1B with a plain BCE loss. The defaults
+    ``hidden_units=(400, 400)``, ``dropout=0.1`` and ``embedding_l2=0.1`` are
+    the tuned BARS FINAL 2B settings on Frappe.
 
     Parameters
     ----------
@@ -36,9 +38,6 @@ class FINALClassifier(CTRClassifierBase):
         ``"identity"`` (W=0, b=1, the authors' intent) or ``"default"``
         (xavier W, zero b, what RecZoo's published runs actually had).
     {core_parameters}
-
-    The defaults ``hidden_units=(400, 400)``, ``dropout=0.1`` and
-    ``embedding_l2=0.1`` are the tuned BARS FINAL 2B settings on Frappe.
 
     Attributes
     ----------

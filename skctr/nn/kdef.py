@@ -101,6 +101,8 @@ def kdef_loss(
 class KDEF(nn.Module):
     """The KDEF network: one shared :class:`FieldEmbedding` and K students.
 
+    Forward returns ``(teacher_logit (B,), student_logits (B, K))``.
+
     Parameters
     ----------
     field_spec : FieldSpec
@@ -117,8 +119,6 @@ class KDEF(nn.Module):
         (:class:`~skctr.nn.students.fused_mlp.FusedMLPStudents`); ignored for
         heterogeneous students. Same results; it pays on GPUs, where K small
         kernels cost K launches. On a CPU the arithmetic is the same either way.
-
-    Forward returns ``(teacher_logit (B,), student_logits (B, K))``.
     """
 
     def __init__(
