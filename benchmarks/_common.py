@@ -21,6 +21,17 @@ def machine() -> str:
     )
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_run_options(parser, page: str) -> None:
+    """The options every multi-run benchmark takes: device, merging of reports, data folder, output page."""
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--output", default=str(ROOT / "docs" / page))
+
+
 def device_name(device: str = "auto") -> str:
     """The GPU's name, or the CPU described by :func:`machine`, for ``device`` as the estimators resolve it."""
     resolved = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)

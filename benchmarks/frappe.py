@@ -21,9 +21,8 @@ import pandas as pd
 from skctr import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
+from _common import add_run_options, device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     "student": lambda seed: StudentClassifier(random_state=seed),
     "dcnv2": lambda seed: StudentClassifier(student="dcnv2", random_state=seed),
@@ -131,10 +130,7 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--rows", type=int, default=None, help="train on the first ROWS training rows (smoke runs)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(ROOT / "docs" / "results_frappe.md"))
+    add_run_options(parser, "results_frappe.md")
     args = parser.parse_args(argv)
     if args.merge:
         parts = [read_rows(path) for path in args.merge]

@@ -22,9 +22,8 @@ from sklearn.metrics import roc_auc_score
 from skctr import KDEFClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, mean_std, read_json_rows  # noqa: E402
+from _common import add_run_options, device_name, mean_std, read_json_rows  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 MODES = ("none", "kdef")
 
 
@@ -99,10 +98,7 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=40000)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(ROOT / "docs" / "kdef_scaling.md"))
+    add_run_options(parser, "kdef_scaling.md")
     args = parser.parse_args(argv)
     output = Path(args.output)
     if args.merge:

@@ -20,10 +20,9 @@ import pandas as pd
 from skctr import FieldEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
+from _common import add_run_options, device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
 from frappe import LABELS, MODELS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("movielens100k", "criteo10k")
 
 
@@ -107,10 +106,7 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports; fit nothing")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(ROOT / "docs" / "results_side_by_side.md"))
+    add_run_options(parser, "results_side_by_side.md")
     args = parser.parse_args(argv)
     output = Path(args.output)
     if args.merge:
