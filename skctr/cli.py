@@ -15,8 +15,9 @@ Exit codes (scripts can rely on them):
 * 0: success.
 * 1: an unexpected error (the traceback is printed).
 * 2: bad command line (unknown option, missing argument, bad choice).
-* 3: bad input data: a missing or unreadable file, a missing label or id column, labels that are not
-  two classes, a bad ``--param``, an output file that exists without ``--force``.
+* 3: bad input data: a missing or unreadable file, a missing label, group or id column, labels that
+  are not two classes (or validation labels unseen in training), a bad ``--param``, an ``--out``
+  that exists without ``--force`` or is a folder, ``export --format onnx`` without the onnx extra.
 * 4: a model file that is missing, unreadable, or not a skctr model.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow.dataset
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -90,19 +92,30 @@ def _read_table(path, label: str, option: str = "--data") -> tuple[pd.DataFrame,
     return frame.drop(columns=label), y
 
 
+def _parquet_columns(path) -> list[str]:
+    """Column names of the parquet file or folder that ``--data --stream`` names, from its metadata alone."""
+    path = Path(path)
+    if not path.exists():
+        raise CommandError(f"--data: no file or folder at {path}")
+    if not (path.is_dir() or _suffix(path) in (".parquet", ".pq")):
+        raise CommandError(f"--data: --stream reads parquet (a file or a folder of parquet files), got {path.name}")
+    try:
+        return pyarrow.dataset.dataset(str(path), format="parquet").schema.names
+    except Exception as exc:  # any reader failure is the file's problem, reported as such
+        raise CommandError(f"--data: cannot read {path}: {exc}") from None
+
+
 def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    suffix = _suffix(path)
-    if suffix in (".parquet", ".pq"):
+    if _suffix(path) in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
-    elif suffix in (".csv", ".csv.gz"):
-        frame.to_csv(path, index=False)
-    elif suffix == ".tsv":
-        frame.to_csv(path, sep="\t", index=False)
     else:
-        raise CommandError(f"--out: expected a .parquet, .csv, .csv.gz or .tsv name, got {path.name}")
+        frame.to_csv(path, sep="\t" if _suffix(path) == ".tsv" else ",", index=False)
 
 
 def _check_out(path: Path, force: bool) -> None:
+    # Checked before any work: a long training run must not end in an unwritable path.
+    if path.is_dir():
+        raise CommandError(f"--out: {path} is a folder; name the file to write, e.g. {path / 'model.joblib'}")
     if path.exists() and not force:
         raise CommandError(f"--out: {path} exists; pass --force to overwrite it")
     if not path.parent.exists():
@@ -142,6 +155,10 @@ def _scores(y, probability, groups) -> dict:
     if groups is not None:
         scores["gauc"] = gauc(y, probability, groups)
     return scores
+
+
+def _undefined_as_null(scores: dict) -> dict:
+    return {name: None if np.isnan(value) else value for name, value in scores.items()}
 
 
 def _best_time(function, repeats: int = 3) -> float:
@@ -209,29 +226,49 @@ def train(args: argparse.Namespace) -> int:
     verbose = 1 if args.verbose or (not args.quiet and sys.stderr.isatty()) else 0
     try:
         model = MODELS[args.model](random_state=args.seed, verbose=verbose).set_params(**params)
+        # fit would check these too, but only after reading the data
+        model._check_core_params()
+        model._check_params()
     except ValueError as exc:
         raise CommandError(f"--param: {exc}") from None
-    fit_kwargs = {}
-    if args.groups:
-        fit_kwargs["groups"] = args.groups
     if args.stream:
         if args.valid is None:
             raise CommandError("--stream needs --valid: training from a stream holds out no rows for early stopping")
-        X, y = args.data, args.label
-        fit_kwargs["eval_set"] = (args.valid, args.label)
-        rows = "streamed"
+        columns = _parquet_columns(args.data)
+        if args.label not in columns:
+            raise CommandError(
+                f"--label: column {args.label!r} is not in {Path(args.data).name}; columns: {columns[:20]}"
+            )
+        # The estimator checks the streamed labels as it reads them.
+        X, y, labels, rows = args.data, args.label, None, "streamed"
     else:
         X, y = _read_table(args.data, args.label)
         if y.nunique() != 2:
             raise CommandError(f"--label: column {args.label!r} must hold two classes (e.g. 0/1), got {y.nunique()}: "
                                f"{sorted(map(str, y.unique()))[:5]}")
-        if args.valid is not None:
-            fit_kwargs["eval_set"] = _read_table(args.valid, args.label, "--valid")
-        rows = f"{len(X):,} rows"
+        labels, rows = set(y.unique()), f"{len(X):,} rows"
+    fit_kwargs, scored, scored_path = {}, X, args.data
+    if args.valid is not None:
+        # Small enough for memory even when --data is streamed; read here so its errors name --valid.
+        scored, y_valid = _read_table(args.valid, args.label, "--valid")
+        scored_path = args.valid
+        unknown = sorted(map(str, set(y_valid.unique()) - labels)) if labels else []
+        if unknown:
+            raise CommandError(f"--valid: labels {unknown[:5]} of {Path(args.valid).name} are not among the "
+                               f"training labels {sorted(map(str, labels))}")
+        fit_kwargs["eval_set"] = (scored, y_valid)
+    if args.groups:
+        # The group AUC is computed on the validation rows, after training: check their groups first.
+        if args.groups not in scored.columns:
+            raise CommandError(f"--groups: column {args.groups!r} is not in {Path(scored_path).name}")
+        if scored[args.groups].isna().any():
+            raise CommandError(f"--groups: column {args.groups!r} of {Path(scored_path).name} has "
+                               f"{int(scored[args.groups].isna().sum())} missing values")
+        fit_kwargs["groups"] = args.groups
     start = time.perf_counter()
     try:
         model.fit(X, y, **fit_kwargs)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         # Validation errors of the estimator name the column or parameter at fault.
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - start
@@ -256,12 +293,24 @@ def evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"--label: values {sorted(map(str, y[unknown].unique()))[:5]} are not classes of the model "
                            f"{estimator.classes_.tolist()}")
     y01 = np.searchsorted(estimator.classes_, y.to_numpy())
-    report = {"rows": len(y01), "model": _scores(y01, model.predict_proba(X)[:, 1], groups)}
-    if hasattr(estimator, "best_student_"):
-        features = X if not isinstance(model, Pipeline) else model[:-1].transform(X)
-        report["best_student"] = _scores(y01, estimator.best_student_.predict_proba(features)[:, 1], groups)
+    if np.unique(y01).size < 2:
+        print(f"skctr evaluate: warning: {Path(args.data).name} holds one class; AUC is undefined (nan, null in JSON)",
+              file=sys.stderr)
+    try:
+        probabilities = {"model": model.predict_proba(X)[:, 1]}
+        if hasattr(estimator, "best_student_"):
+            features = X if not isinstance(model, Pipeline) else model[:-1].transform(X)
+            probabilities["best_student"] = estimator.best_student_.predict_proba(features)[:, 1]
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"--data: {exc}") from None
+    try:
+        report = {"rows": len(y01), **{name: _scores(y01, p, groups) for name, p in probabilities.items()}}
+    except ValueError as exc:  # only the group AUC can fail here, e.g. on missing groups
+        raise CommandError(f"--groups: {exc}") from None
     if args.json:
-        print(json.dumps(report))
+        # NaN is not JSON: an undefined score is null
+        print(json.dumps({key: _undefined_as_null(value) if isinstance(value, dict) else value
+                          for key, value in report.items()}))
     else:
         print(f"{report['rows']:,} rows of {args.data}")
         for name in ("model", "best_student"):
@@ -276,6 +325,8 @@ def predict(args: argparse.Namespace) -> int:
     _check_out(out, args.force)
     if _suffix(out) not in SUFFIXES:
         raise CommandError(f"--out: expected a .parquet, .csv, .csv.gz or .tsv name, got {out.name}")
+    if args.students and not hasattr(estimator, "best_student_"):
+        raise CommandError(f"--students: a {type(estimator).__name__} is a single network; its score is the score column")
     X = _read_frame(args.data, "--data")
     if args.label and args.label in X.columns:
         X = X.drop(columns=args.label)
@@ -286,8 +337,6 @@ def predict(args: argparse.Namespace) -> int:
         scores = pd.DataFrame({column: X[column].to_numpy() for column in args.id_column or []})
         scores["score"] = model.predict_proba(X)[:, 1]
         if args.students:
-            if not hasattr(estimator, "predict_proba_students"):
-                raise CommandError("--students: this model has no member networks")
             features = X if not isinstance(model, Pipeline) else model[:-1].transform(X)
             members = estimator.predict_proba_students(features)
             for j, name in enumerate(estimator.student_scores_.index[1:]):
@@ -305,17 +354,20 @@ def export(args: argparse.Namespace) -> int:
     model, estimator = _load_model(args.model)
     out = Path(args.out)
     _check_out(out, args.force)
-    fmt = args.format or ("torchscript" if out.suffix in (".pt", ".pth", ".torchscript") else "onnx")
+    encoder = model[0] if isinstance(model, Pipeline) and isinstance(model[0], FieldEncoder) else estimator.encoder_
+    vocabulary = out.with_name(out.stem + ".vocabulary.json")
+    if encoder is not None:
+        _check_out(vocabulary, args.force)
+    fmt = args.format or ("torchscript" if out.suffix.lower() in (".pt", ".pth", ".torchscript") else "onnx")
     if args.best_student and not hasattr(estimator, "best_student_"):
         raise CommandError(f"--best-student: a {type(estimator).__name__} is a single network; export it without the flag")
     try:
         (export_onnx if fmt == "onnx" else export_torchscript)(model, out, student=args.best_student)
-    except ImportError as exc:
-        raise CommandError(str(exc)) from None
+    except ImportError as exc:  # the onnx extra is not installed
+        raise CommandError(f"--format {fmt}: {exc}") from None
     print(f"wrote {out} ({fmt}{', best student' if args.best_student else ''})")
-    encoder = model[0] if isinstance(model, Pipeline) and isinstance(model[0], FieldEncoder) else estimator.encoder_
     if encoder is not None:
-        vocabulary = encoder.save_vocabulary(out.with_name(out.stem + ".vocabulary.json"))
+        encoder.save_vocabulary(vocabulary)
         print(f"wrote {vocabulary} (encode raw rows with it: docs/vocabulary_format.md)")
     else:
         print("no vocabulary written: the model was fitted on encoded arrays; save that FieldEncoder's vocabulary")
@@ -325,7 +377,14 @@ def export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skctr", description="Ensemble CTR prediction for scikit-learn.",
-        epilog="exit codes: 0 success, 1 unexpected error, 2 bad command line, 3 bad input data, 4 bad model file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n"
+               "  0  success\n"
+               "  1  unexpected error (traceback printed)\n"
+               "  2  bad command line\n"
+               "  3  bad input: missing or unreadable file, missing label/group/id column, labels not two classes,\n"
+               "     bad --param, --out exists (use --force)\n"
+               "  4  bad model file: missing, unreadable or not a skctr model",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
