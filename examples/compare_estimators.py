@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import log_loss, roc_auc_score  # noqa: E402
 
-from _setup import fast_params, load_splits, output_folder  # noqa: E402
+from _setup import SMALL, fast_params, load_splits, output_folder  # noqa: E402
 from skctr import CETNetClassifier, KDEFClassifier, TF4CTRClassifier  # noqa: E402
 
 ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)), name = load_splits()
@@ -36,7 +36,8 @@ for ax, column, title in ((axes[0], 2, "test AUC (higher is better)"), (axes[1],
     high = max(r[column] for r in rows)
     ax.set_ylim(low - (high - low) - 1e-3, high + (high - low) + 1e-3)
 axes[0].legend()
-fig.suptitle(f"{name}: ensembles and their best students")
+# A small run (a sample, two epochs) says nothing about the full-data ranking: say so on the plot.
+fig.suptitle(f"{name}{' (small run)' if SMALL else ''}: ensembles and their best students")
 fig.tight_layout()
 path = output_folder() / "compare_estimators.png"
 fig.savefig(path, dpi=120)

@@ -35,10 +35,10 @@ class CETNetClassifier(CTRClassifierBase):
     ----------
     components : list of str or (str, dict), or None, default=None
         The component networks by registry name, optionally with their own
-        parameters, e.g. ``["din", ("dhen", {{"num_layers": 3}})]``. None picks
+        parameters, e.g. ``["din", ("dhen", {"num_layers": 3})]``. None picks
         ``["interformer", "dhen"]`` (the paper's best pair) when the data has
         a behaviour-sequence field and ``["dcnv2", "final"]`` otherwise.
-    fusion : {{"confidence", "concat", "sum", "mean"}}, default="confidence"
+    fusion : {"confidence", "concat", "sum", "mean"}, default="confidence"
         How hidden vectors are combined before the readout: confidence-weighted
         concatenation (the paper), plain concatenation, or the sum or mean
         (components of equal hidden width only; the paper's alternatives).

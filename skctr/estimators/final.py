@@ -25,16 +25,16 @@ class FINALClassifier(CTRClassifierBase):
 
     Parameters
     ----------
-    blocks : {{1, 2}}, default=2
+    blocks : {2, 1}, default=2
         FINAL 1B or 2B.
     block2_hidden_units : sequence of int, default=(400,)
         Layer widths of block 2 (block 1 uses ``hidden_units``).
-    residual : {{"concat", "sum"}}, default="concat"
+    residual : {"concat", "sum"}, default="concat"
         Factorized interaction output ``[h2, h1*h2]`` (same parameters as a
         Linear layer) or ``h2 + h1*h2``.
     field_gate : bool, default=True
         Gate block 1's input with a learned mixing of the fields.
-    gate_init : {{"identity", "default"}}, default="identity"
+    gate_init : {"identity", "default"}, default="identity"
         ``"identity"`` (W=0, b=1, the authors' intent) or ``"default"``
         (xavier W, zero b, what RecZoo's published runs actually had).
     {core_parameters}

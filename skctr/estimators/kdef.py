@@ -36,15 +36,15 @@ class KDEFClassifier(CTRClassifierBase):
         With a list of students it must be None or equal the list's length.
     students : str, (str, dict) or list of those, default="mlp"
         The student networks by registry name, optionally with their own
-        parameters, e.g. ``[("mlp", {{"hidden_units": [400, 400]}}), "mlp"]``,
+        parameters, e.g. ``[("mlp", {"hidden_units": [400, 400]}), "mlp"]``,
         or a preset: ``"latest"`` is the paper's heterogeneous line-up
         ``["pnn", "final", "ecn"]``.
-    knowledge : {{"kdef", "kd", "dml", "none"}}, default="kdef"
+    knowledge : {"kdef", "kd", "dml", "none"}, default="kdef"
         Knowledge terms in the loss: both distillation and mutual learning,
         only one of them, or none (the mean-fusion baseline).
     examination : bool, default=True
         False gives every distillation and mutual-learning term weight 1.
-    teacher : {{"logit_mean", "prob_mean"}}, default="logit_mean"
+    teacher : {"logit_mean", "prob_mean"}, default="logit_mean"
         The teacher (and the ensemble's prediction): sigmoid of the mean
         student logit, as in the reference code, or the mean probability, as
         in the paper.

@@ -22,11 +22,11 @@ class TF4CTRClassifier(CTRClassifierBase):
 
     Parameters
     ----------
-    ssem : {{"ser", "gate", "moe", "share"}}, default="ser"
+    ssem : {"ser", "gate", "moe", "share"}, default="ser"
         Sample selection embedding: two tables (the simple encoder's of width
         ``embedding_dim // 2``), a scalar gate per sample, two experts with two
         gates, or one shared table.
-    fusion : {{"wsf", "vote", "concat", "moe", "sum"}}, default="wsf"
+    fusion : {"wsf", "vote", "concat", "moe", "sum"}, default="wsf"
         Dynamic fusion: learnable weights starting at 0.5, Gumbel-softmax
         voting (noise in training only: at inference the noise-free softmax
         makes predictions deterministic, unlike the reference code), a linear
@@ -35,7 +35,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         Simple encoder widths (``hidden_units`` are the complex encoder's).
     simple_encoder, complex_encoder : str, (str, dict) or None, default=None
         A network from the student registry instead of the MLP encoder, e.g.
-        ``simple_encoder="deepfm"`` or ``("xdeepfm", {{"cin_hidden_units": [16]}})``,
+        ``simple_encoder="deepfm"`` or ``("xdeepfm", {"cin_hidden_units": [16]})``,
         under any ``fusion``: the hidden-vector fusions read the network's
         last hidden vector (see :class:`skctr.nn.students.base.StudentNetwork`).
     alpha : float, default=0.25

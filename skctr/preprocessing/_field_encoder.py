@@ -832,6 +832,17 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         -------
         dict
             A document with ``format`` ``"skctr-field-vocabulary"`` and ``version`` 1.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from skctr import FieldEncoder
+        >>> encoder = FieldEncoder().fit(pd.DataFrame({"city": ["rome", "oslo", "rome"], "price": [1.0, 2.0, 3.0]}))
+        >>> document = encoder.vocabulary_json()
+        >>> document["vocabularies"]
+        {'city': [['rome', 3], ['oslo', 4]]}
+        >>> [(f["name"], f["kind"], f.get("ids_columns"), f.get("values_column")) for f in document["fields"]]
+        [('city', 'categorical', [0, 1], None), ('price', 'numeric', None, 0)]
         """
         check_is_fitted(self, "field_spec_")
         return vocabulary_document(self)

@@ -28,8 +28,10 @@ def _json_value(value, column):
     """A vocabulary value as a JSON scalar; numbers keep their type (3 and "3" stay distinct)."""
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, (bool, str)) or (isinstance(value, numbers.Integral)):
-        return value if isinstance(value, (bool, str)) else int(value)
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
     if isinstance(value, numbers.Real):
         value = float(value)
         if not math.isfinite(value):
@@ -39,6 +41,21 @@ def _json_value(value, column):
         f"Column {column!r} has a {type(value).__name__} value ({value!r}) in its vocabulary; the JSON vocabulary "
         "holds strings, numbers and booleans only. Convert the column, e.g. to strings, before fitting."
     )
+
+
+def _pairs(vocabulary, column):
+    """``[value, index]`` pairs of a fitted vocabulary: kept values from 3 on, then values to map to 1.
+
+    Under ``handle_unknown="error"`` values seen in fit but not kept (rare, or
+    beyond ``max_categories``) encode to out-of-vocabulary while unseen ones
+    raise, so the reader needs them too; otherwise they are left out.
+    """
+    kept = vocabulary.index.tolist()
+    pairs = [[_json_value(v, column), FIRST_VALUE_INDEX + i] for i, v in enumerate(kept)]
+    if vocabulary.seen is not None:
+        kept = set(kept)  # seen values are distinct under Python equality, as are kept ones
+        pairs += [[_json_value(v, column), OOV_INDEX] for v in vocabulary.seen.tolist() if v not in kept]
+    return pairs
 
 
 def vocabulary_document(encoder) -> dict:
@@ -60,10 +77,8 @@ def vocabulary_document(encoder) -> dict:
                 entry.update(max_len=plan.max_len, delimiter=plan.delimiter)
             owner = plan.target or plan.column
             entry["vocabulary"] = owner
-            if owner not in vocabularies:
-                values = plan.vocabulary.index.tolist() if plan.target is None else None
-                if values is not None:
-                    vocabularies[owner] = [[_json_value(v, owner), FIRST_VALUE_INDEX + i] for i, v in enumerate(values)]
+            if plan.target is None:
+                vocabularies[owner] = _pairs(plan.vocabulary, owner)
             width = where.stop - where.start
             entry["ids_columns"] = [n_ids, n_ids + width]
             n_ids += width
@@ -86,6 +101,7 @@ def vocabulary_document(encoder) -> dict:
 
 
 def dump_document(document: dict, path) -> Path:
+    """Write ``document`` as strict UTF-8 JSON; floats use repr, so they read back exactly."""
     path = Path(path)
     path.write_text(json.dumps(document, indent=1, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -95,13 +111,19 @@ class VocabularyEncoder:
     """Encode raw rows with nothing but the JSON that :meth:`FieldEncoder.save_vocabulary` writes.
 
     A reference implementation of ``docs/vocabulary_format.md``: plain loops
-    and dictionaries, equal to :meth:`FieldEncoder.transform` (tested), and
-    the model to follow when encoding in another language.
+    and dictionaries over the parsed JSON, equal to
+    :meth:`FieldEncoder.transform` (tested), and the model to follow when
+    encoding in another language.
 
     Parameters
     ----------
     vocabulary : str, Path or dict
         The JSON file, or its parsed content.
+
+    Attributes
+    ----------
+    document : dict
+        The parsed JSON.
 
     Examples
     --------
@@ -116,53 +138,59 @@ class VocabularyEncoder:
     """
 
     def __init__(self, vocabulary):
-        document = vocabulary if isinstance(vocabulary, dict) else json.loads(Path(vocabulary).read_text("utf-8"))
-        if document.get("format") != FORMAT or document.get("version") != VERSION:
+        if isinstance(vocabulary, dict):
+            document = vocabulary
+        else:
+            document = json.loads(Path(vocabulary).read_text(encoding="utf-8"))
+        if document.get("format") != FORMAT:
             raise ValueError(
-                f"Not a {FORMAT} version {VERSION} document (format={document.get('format')!r}, "
-                f"version={document.get('version')!r}); write it with FieldEncoder.save_vocabulary of this skctr."
+                f"Not a {FORMAT} document (format={document.get('format')!r}); pass the JSON that "
+                "FieldEncoder.save_vocabulary writes."
+            )
+        if document.get("version") != VERSION:
+            raise ValueError(
+                f"Unsupported {FORMAT} version {document.get('version')!r}: this skctr reads version {VERSION}. "
+                "Save the vocabulary again with this skctr's FieldEncoder.save_vocabulary, or read it with the skctr "
+                "that wrote it."
             )
         self.document = document
-        # Python dicts match keys by equality and hash, as the encoder does: 3, 3.0 and True == 1 are one key.
-        self.lookup = {name: {value: index for value, index in pairs} for name, pairs in document["vocabularies"].items()}
+        # A Python dict matches keys as the format prescribes: 3, 3.0 and true == 1 are one key, "3" another.
+        self.lookup = {
+            name: {value: index for value, index in pairs} for name, pairs in document["vocabularies"].items()
+        }
 
     def transform(self, frame) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, values)`` of a DataFrame (or a mapping of column name to a sequence of cells): int64 and
-        float32 arrays, the inputs of an exported graph."""
+        """Encode rows into the inputs of an exported graph.
+
+        Parameters
+        ----------
+        frame : DataFrame or dict
+            The raw rows: every column of the document's ``input_columns``
+            (others are ignored), or a dict of column name to a list of cells.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_rows, n_ids), dtype int64
+            Indices of the categorical, log-bucketed and sequence fields.
+        values : ndarray of shape (n_rows, n_values), dtype float32
+            Scaled values of the ``"scale"`` numeric fields.
+        """
         ids, values = self._encode(frame)
         return ids, values.astype(np.float32)
 
-    def _encode(self, frame) -> tuple[np.ndarray, np.ndarray]:
-        doc = self.document
-        missing = [c for c in doc["input_columns"] if c not in frame]
-        if missing:
-            raise ValueError(f"Columns {missing} of the vocabulary are not in the input; pass every column of input_columns.")
-        n = len(frame[doc["input_columns"][0]]) if doc["input_columns"] else 0
-        ids = np.zeros((n, doc["n_ids"]), dtype=np.int64)
-        values = np.zeros((n, doc["n_values"]), dtype=np.float64)
-        for field in doc["fields"]:
-            cells = list(frame[field["name"]])
-            if field["kind"] == "numeric" and field["encoding"] == "scale":
-                column = values[:, field["values_column"]]
-                for row, cell in enumerate(cells):
-                    x = _number(cell)
-                    column[row] = 0.0 if x is None else (x - field["mean"]) / field["std"]
-                continue
-            start = field["ids_columns"][0]
-            table = self.lookup[field["vocabulary"]]
-            for row, cell in enumerate(cells):
-                if field["kind"] == "sequence":
-                    for position, token in enumerate(_tokens(cell, field["delimiter"])[: field["max_len"]]):
-                        ids[row, start + position] = self._index(table, token, field)
-                elif field["kind"] == "numeric":  # log_bucket
-                    x = _number(cell)
-                    ids[row, start] = self._index(table, None if x is None else _log_bucket(x), field)
-                else:
-                    ids[row, start] = self._index(table, cell, field)
-        return ids, values
-
     def transform_array(self, frame) -> np.ndarray:
-        """The full encoded array, laid out as :meth:`FieldEncoder.transform` lays it out."""
+        """Encode rows into the single array :meth:`FieldEncoder.transform` returns.
+
+        Parameters
+        ----------
+        frame : DataFrame or dict
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_columns)
+            Fields side by side, in the document's ``dtype``.
+        """
         ids, values = self._encode(frame)
         doc = self.document
         out = np.empty((len(ids), doc["n_columns"]), dtype=doc["dtype"])
@@ -175,45 +203,107 @@ class VocabularyEncoder:
                 out[:, start:stop] = ids[:, first : first + stop - start]
         return out
 
+    def _encode(self, frame) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (int64) and ``values`` (float64, cast by the caller) of ``frame``."""
+        doc = self.document
+        absent = [c for c in doc["input_columns"] if c not in frame]
+        if absent:
+            raise ValueError(
+                f"Columns {absent} of the vocabulary are not in the input; pass every column of its "
+                f"input_columns ({doc['input_columns']})."
+            )
+        n = len(frame[doc["input_columns"][0]]) if doc["input_columns"] else 0
+        ids = np.full((n, doc["n_ids"]), doc["indices"]["padding"], dtype=np.int64)
+        values = np.zeros((n, doc["n_values"]), dtype=np.float64)
+        for field in doc["fields"]:
+            cells = list(frame[field["name"]])
+            if field["kind"] == "numeric" and field["encoding"] == "scale":
+                column = values[:, field["values_column"]]
+                for row, cell in enumerate(cells):
+                    x = _number(cell, field)
+                    column[row] = 0.0 if x is None else (x - field["mean"]) / field["std"]
+                continue
+            start = field["ids_columns"][0]
+            table = self.lookup[field["vocabulary"]]
+            for row, cell in enumerate(cells):
+                if field["kind"] == "sequence":
+                    for position, token in enumerate(_tokens(cell, field)[: field["max_len"]]):
+                        ids[row, start + position] = self._index(table, token, field)
+                elif field["kind"] == "numeric":  # log_bucket: the integer bucket is the categorical value
+                    x = _number(cell, field)
+                    ids[row, start] = self._index(table, None if x is None else _log_bucket(x), field)
+                else:
+                    ids[row, start] = self._index(table, cell, field)
+        return ids, values
+
     def _index(self, table, value, field):
+        """The index of one categorical value or sequence token."""
         if _is_missing(value):
             return self.document["missing_value_index"]
-        found = table.get(value)
-        if found is not None:
-            return found
+        index = table.get(value)
+        if index is not None:
+            return index
         if self.document["handle_unknown"] == "error":
-            raise ValueError(f"Found values in column {field['name']!r} that were not seen in fit, e.g. [{value!r}].")
-        return OOV_INDEX
+            raise ValueError(
+                f"Found values in column {field['name']!r} that were not seen in fit, e.g. [{value!r}]. The "
+                "vocabulary was saved with handle_unknown='error'; fit with handle_unknown='oov' to map them to "
+                "the out-of-vocabulary index instead."
+            )
+        return self.document["indices"]["out_of_vocabulary"]
 
 
 def _is_missing(value) -> bool:
+    """None, NaN and NA-like scalars (pd.NA, NaT) are missing."""
     if value is None:
         return True
     try:
-        return bool(value != value)  # NaN and pd.NA-like values are not equal to themselves
-    except TypeError:  # pd.NA raises on bool()
+        return bool(value != value)  # NaN and NaT are not equal to themselves
+    except TypeError:  # pd.NA refuses bool()
         return True
 
 
-def _number(cell):
-    return None if _is_missing(cell) else float(cell)
+def _number(cell, field):
+    """A numeric cell as a float, or None when missing; strings and infinities are refused, as in FieldEncoder."""
+    if _is_missing(cell):
+        return None
+    if isinstance(cell, (str, bytes)):
+        raise ValueError(
+            f"Numeric column {field['name']!r} holds the string {cell!r}; send numbers (null for missing)."
+        )
+    try:
+        x = float(cell)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Numeric column {field['name']!r} holds a {type(cell).__name__} value ({cell!r}); send numbers "
+            "(null for missing)."
+        ) from None
+    if math.isinf(x):
+        raise ValueError(
+            f"Numeric column {field['name']!r} holds an infinite value; send a finite number, or null for missing."
+        )
+    return x
 
 
 def _log_bucket(x: float) -> int:
+    """floor(ln(x)**2) for x > 2, else trunc(x) clipped to 2**53."""
     if x > 2:
-        return int(math.floor(math.log(x) ** 2))
-    return int(math.trunc(max(min(x, _INT_CLIP), -_INT_CLIP)))
+        ln = math.log(x)
+        # One float64 multiplication, as FieldEncoder squares: pow(ln, 2) can round differently at a boundary.
+        return math.floor(ln * ln)
+    return math.trunc(min(max(x, -_INT_CLIP), _INT_CLIP))
 
 
-def _tokens(cell, delimiter):
+def _tokens(cell, field) -> list:
+    """The tokens of one sequence cell (None for a missing token)."""
     if isinstance(cell, str):
-        return [token if token != "" else None for token in cell.split(delimiter)] if cell else []
-    if _is_scalar_missing(cell):
+        if cell == "":
+            return []
+        return [token if token != "" else None for token in cell.split(field["delimiter"])]
+    if isinstance(cell, (list, tuple, np.ndarray)):
+        return list(cell)
+    if _is_missing(cell):
         return []
-    return list(cell)
-
-
-def _is_scalar_missing(cell) -> bool:
-    return cell is None or (isinstance(cell, float) and math.isnan(cell)) or (
-        not hasattr(cell, "__len__") and _is_missing(cell)
+    raise ValueError(
+        f"Sequence column {field['name']!r} holds a {type(cell).__name__} value ({cell!r}); send a list of tokens, "
+        f"a {field['delimiter']!r}-joined string, or null for an empty sequence."
     )
