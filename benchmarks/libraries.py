@@ -15,6 +15,7 @@ on an idle machine.
 from __future__ import annotations
 
 import argparse
+import builtins
 import importlib
 import importlib.metadata
 import json
@@ -178,6 +179,9 @@ def main(argv=None):
     ids_tensor, values_tensor = (torch.as_tensor(a).to(device) for a in (ids, values))
     y_tensor = torch.tensor(y, device=device)
 
+    # Importing the libraries replaces builtins.print (Ray's logging does), which breaks pickling of anything that
+    # holds print, skorch's PrintLog among them, for the rest of the process: restore it when done.
+    original_print = builtins.print
     versions = {}
     for key in args.libraries:
         _, module, distribution, _ = LIBRARIES[key]
@@ -204,6 +208,7 @@ def main(argv=None):
 
         ray.shutdown()
     folder.cleanup()
+    builtins.print = original_print
 
     n = len(y)
     for key, times in runs.items():
