@@ -6,6 +6,7 @@ attribute(s) carry the tables that the training loop regularises.
 """
 from .cetnet import CETNet, cetnet_loss, symmetric_kl
 from .embedding import FieldEmbedding
+from .final_net import FINALNet
 from .kdef import KDEF, KNOWLEDGE_MODES, TEACHER_MODES, kdef_loss, teacher_logit
 from .layers import MLPBlock, xavier_init
 from .single import SingleNetwork
@@ -17,6 +18,7 @@ __all__ = [
     "KDEF",
     "KNOWLEDGE_MODES",
     "TEACHER_MODES",
+    "FINALNet",
     "FieldEmbedding",
     "MLPBlock",
     "SingleNetwork",
