@@ -124,6 +124,17 @@ def read_rows(path) -> tuple[list[dict], int]:
     return read_json_rows(path), int(re.search(r"\(([\d,]+) training rows", text).group(1).replace(",", ""))
 
 
+def load(folder: Path, rows: int | None = None) -> list:
+    """``[(X, y)]`` of the train, valid and test splits; ``rows`` keeps the first training rows only."""
+    splits = []
+    for split in ("train", "valid", "test"):
+        frame = pd.read_parquet(folder / f"{split}.parquet")
+        if split == "train" and rows:
+            frame = frame.head(rows)
+        splits.append((frame.drop(columns="label"), frame["label"].to_numpy()))
+    return splits
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["kdef"], choices=list(MODELS))
@@ -139,13 +150,7 @@ def main(argv=None):
         write_report([row for rows, _ in parts for row in rows], Path(args.output), parts[0][1])
         print(f"wrote {args.output}")
         return
-    folder = Path(args.data) / "frappe"
-    splits = []
-    for split in ("train", "valid", "test"):
-        frame = pd.read_parquet(folder / f"{split}.parquet")
-        if split == "train" and args.rows:
-            frame = frame.head(args.rows)
-        splits.append((frame.drop(columns="label"), frame["label"].to_numpy()))
+    splits = load(Path(args.data) / "frappe", args.rows)
     rows = []
     for name in args.models:
         for seed in args.seeds:

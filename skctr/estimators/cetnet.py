@@ -48,6 +48,10 @@ class CETNetClassifier(CTRClassifierBase):
         Detach the confidences from the graph, as the paper does (False is its ablation).
     kl_weight : float, default=0.1
         Weight of the symmetric KL term (the paper's grid is 0.1, 0.5, 1).
+    kl_reduction : {"mean", "sum"}, default="mean"
+        Reduction of the KL term over the batch: ``"sum"`` is the paper's
+        literal formula (its BCE terms are means, so the KL weighs about
+        ``batch_size`` times more), ``"mean"`` puts it on the BCE terms' scale.
     shared_embedding : bool, default=False
         One embedding table read by every component (the paper's single-embedding ablation).
     {core_parameters}
@@ -97,6 +101,7 @@ class CETNetClassifier(CTRClassifierBase):
         temperature=1.0,
         stop_gradient=True,
         kl_weight=0.1,
+        kl_reduction="mean",
         shared_embedding=False,
         embedding_dim=16,
         hidden_units=(400, 400, 400),
@@ -120,6 +125,7 @@ class CETNetClassifier(CTRClassifierBase):
         self.temperature = temperature
         self.stop_gradient = stop_gradient
         self.kl_weight = kl_weight
+        self.kl_reduction = kl_reduction
         self.shared_embedding = shared_embedding
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
@@ -151,6 +157,8 @@ class CETNetClassifier(CTRClassifierBase):
             raise ValueError(f"fusion must be one of {CETNET_FUSIONS}, got {self.fusion!r}.")
         _check_number("temperature", self.temperature, numbers.Real, 0, low_open=True)
         _check_number("kl_weight", self.kl_weight, numbers.Real, 0)
+        if self.kl_reduction not in ("mean", "sum"):
+            raise ValueError(f"kl_reduction must be 'mean' or 'sum', got {self.kl_reduction!r}.")
         for name in ("stop_gradient", "shared_embedding"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
@@ -177,6 +185,7 @@ class CETNetClassifier(CTRClassifierBase):
             "temperature": self.temperature,
             "stop_gradient": self.stop_gradient,
             "kl_weight": self.kl_weight,
+            "kl_reduction": self.kl_reduction,
             "shared_embedding": self.shared_embedding,
         }
 

@@ -36,8 +36,11 @@ def confidence_weights(logits: torch.Tensor, temperature: float = 1.0, detach: b
     return torch.softmax(confidence / temperature, dim=1)
 
 
-def symmetric_kl(logits: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ``sum_{k<j} (KL(p_k || p_j) + KL(p_j || p_k)) / 2`` for Bernoulli ``p = sigmoid(logits)``.
+def symmetric_kl(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """``sum_{k<j} (KL(p_k || p_j) + KL(p_j || p_k)) / 2`` for Bernoulli ``p = sigmoid(logits)``, reduced over the batch.
+
+    ``reduction="sum"`` is the paper's literal L_kl (a sum over samples);
+    ``"mean"`` divides it by the batch size, the scale of the BCE terms.
 
     For Bernoulli distributions the two directions add up to
     ``(p_k - p_j)(z_k - z_j)`` (the log-odds difference), which is what is
@@ -50,17 +53,21 @@ def symmetric_kl(logits: torch.Tensor) -> torch.Tensor:
     p = torch.sigmoid(logits)
     rows, cols = torch.triu_indices(n, n, offset=1, device=logits.device)
     pair_terms = (p[:, rows] - p[:, cols]) * (logits[:, rows] - logits[:, cols])
-    return 0.5 * pair_terms.sum(dim=1).mean()
+    per_sample = 0.5 * pair_terms.sum(dim=1)
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
 
 
-def cetnet_loss(fused_logit: torch.Tensor, component_logits: torch.Tensor, y: torch.Tensor, kl_weight: float = 0.1) -> torch.Tensor:
-    """``BCE(fused) + sum_k BCE(component k) + kl_weight * symmetric_kl(components)`` (batch means)."""
+def cetnet_loss(
+    fused_logit: torch.Tensor, component_logits: torch.Tensor, y: torch.Tensor, kl_weight: float = 0.1,
+    kl_reduction: str = "mean",
+) -> torch.Tensor:
+    """``BCE(fused) + sum_k BCE(component k) + kl_weight * symmetric_kl(components, kl_reduction)`` (BCE: batch means)."""
     y = y.to(fused_logit.dtype).reshape(-1)
     fused = F.binary_cross_entropy_with_logits(fused_logit, y)
     components = F.binary_cross_entropy_with_logits(
         component_logits, y.unsqueeze(1).expand_as(component_logits), reduction="none"
     ).mean(dim=0).sum()
-    return fused + components + kl_weight * symmetric_kl(component_logits)
+    return fused + components + kl_weight * symmetric_kl(component_logits, kl_reduction)
 
 
 class CETNet(nn.Module):
@@ -87,6 +94,9 @@ class CETNet(nn.Module):
         weights' gradient reach the components (the paper's ablation).
     kl_weight : float, default=0.1
         Weight of the symmetric KL term.
+    kl_reduction : {"mean", "sum"}, default="mean"
+        How the KL term is reduced over the batch: ``"sum"`` as the paper
+        writes it, ``"mean"`` on the scale of the BCE terms.
     shared_embedding : bool, default=False
         One table read by every component (the single-embedding ablation).
     """
@@ -102,6 +112,7 @@ class CETNet(nn.Module):
         temperature: float = 1.0,
         stop_gradient: bool = True,
         kl_weight: float = 0.1,
+        kl_reduction: str = "mean",
         shared_embedding: bool = False,
     ):
         super().__init__()
@@ -113,6 +124,8 @@ class CETNet(nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature!r}.")
         if not kl_weight >= 0:
             raise ValueError(f"kl_weight must be non-negative, got {kl_weight!r}.")
+        if kl_reduction not in ("mean", "sum"):
+            raise ValueError(f"kl_reduction must be 'mean' or 'sum', got {kl_reduction!r}.")
         n_tables = 1 if shared_embedding else len(components)
         self.embeddings = nn.ModuleList(FieldEmbedding(field_spec, embedding_dim) for _ in range(n_tables))
         layout = self.embeddings[0].sequence_layout
@@ -127,7 +140,7 @@ class CETNet(nn.Module):
                 "Use fusion='confidence' or 'concat', or give the components equal last hidden widths."
             )
         self.fusion, self.temperature, self.stop_gradient = fusion, temperature, stop_gradient
-        self.kl_weight, self.shared_embedding = kl_weight, shared_embedding
+        self.kl_weight, self.kl_reduction, self.shared_embedding = kl_weight, kl_reduction, shared_embedding
         self.readout = nn.Linear(sum(widths) if fusion in ("confidence", "concat") else widths[0], 1)
         xavier_init(self.readout)
 
@@ -163,4 +176,4 @@ class CETNet(nn.Module):
         return self.readout(fused).squeeze(-1), logits
 
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
-        return cetnet_loss(output[0], output[1], y, self.kl_weight)
+        return cetnet_loss(output[0], output[1], y, self.kl_weight, self.kl_reduction)
