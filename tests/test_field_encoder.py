@@ -27,7 +27,7 @@ from skctr.preprocessing import (
     FieldEncoder,
     field_spec_of,
 )
-from skctr.preprocessing._spec import SPEC_ATTR
+from skctr.fields import SPEC_ATTR
 
 A, B, C, D = FIRST_VALUE_INDEX, FIRST_VALUE_INDEX + 1, FIRST_VALUE_INDEX + 2, FIRST_VALUE_INDEX + 3
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from skctr.nn import SingleNetwork
-from skctr.nn.students.base import SequenceEmbedding, SequenceSlot
+from skctr.nn.embedding import SequenceEmbedding, SequenceSlot
 from skctr.nn.students.dhen import MODULES, DHENStudent, SlotProjection
 from skctr.nn.students.din import Dice, DINStudent, TargetAttention
 from skctr.nn.students.registry import create_student, student_hyperparameters

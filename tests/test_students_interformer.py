@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from skctr.nn import SingleNetwork
 from skctr.nn.students import create_student, student_hyperparameters
-from skctr.nn.students.base import SequenceEmbedding, SequenceSlot
+from skctr.nn.embedding import SequenceEmbedding, SequenceSlot
 from skctr.nn.students.interformer import InterFormerStudent, most_recent, rotate
 from skctr.preprocessing import Field, FieldSpec
 from test_nn import adam_losses

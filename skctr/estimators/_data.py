@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..preprocessing import FieldSpec
+from ..fields import FieldSpec
 
 # Whole data sets up to this size are moved to a CUDA device once instead of batch by batch.
 _DEVICE_RESIDENT_BYTES = 2 * 1024**3

@@ -104,10 +104,11 @@ class StudentClassifier(CTRClassifierBase):
         self.callbacks = callbacks
 
     def _check_params(self):
-        parse_student(self.student, "student")
+        # internal: an extracted TF4CTR branch (best_student_) must clone and refit like any student.
+        parse_student(self.student, "student", internal=True)
 
     def _member_names(self):
-        return [parse_student(self.student, "student")[0]]
+        return [parse_student(self.student, "student", internal=True)[0]]
 
     def _module_config(self, field_spec, device):
         return SingleNetwork, {

@@ -5,7 +5,7 @@ import numbers
 
 from sklearn.utils.validation import check_is_fitted
 
-from ..nn.students import create_student, explicit_spec, parse_student
+from ..nn.students import parse_student
 from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
 from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
 from .student import StudentClassifier, student_estimator
@@ -173,42 +173,10 @@ class TF4CTRClassifier(CTRClassifierBase):
     def get_student(self, index: int) -> StudentClassifier:
         """Branch ``index`` (0 simple, 1 complex) with what it reads, as a fitted standalone estimator.
 
-        Under ``ssem`` "ser" or "share" that is the branch's embedding table and
-        encoder (an MLP student, or the registry network); under "gate" or
-        "moe" the branch also carries its part of the selection module (a
-        ``"tf4ctr_branch"`` student). Its predictions equal the branch's
-        column of :meth:`predict_proba_students`.
+        See :meth:`skctr.nn.TF4CTR.branch_as_student`; its predictions equal
+        the branch's column of :meth:`predict_proba_students`.
         """
         check_is_fitted(self, "net_")
-        if index not in (0, 1):
-            raise IndexError(f"index must be 0 (simple) or 1 (complex), got {index}.")
-        module = self.net_.module_
-        encoder, head = (module.simple_encoder, module.simple_head) if index == 0 else (module.complex_encoder, module.complex_head)
+        embedding, network = self.net_.module_.branch_as_student(index)
         scores, calibration = self.student_scores_.iloc[[index + 1]], self.calibration_[index + 1]
-        fields = len(self.field_spec_)
-        shared = {"dropout": self.dropout, "batch_norm": self.batch_norm}
-        units = tuple(self.simple_hidden_units if index == 0 else self.hidden_units)
-        if head is None:  # a registry network is a student as it stands
-            network = encoder
-        else:
-            width = encoder.layers[0].in_features
-            network = create_student(("mlp", {"hidden_units": units, **shared}), fields, width // fields)
-            # An MLP student is the encoder's layers followed by the branch head.
-            network.mlp.layers[:-1].load_state_dict(encoder.layers.state_dict())
-            network.mlp.layers[-1].load_state_dict(head.state_dict())
-        if self.ssem in ("ser", "share"):
-            embedding = module.simple_embedding if (index == 0 and self.ssem == "ser") else module.embedding
-            return student_estimator(self, embedding, network, scores, calibration)
-        encoder_spec = None if head is not None else explicit_spec(encoder)
-        branch = create_student(
-            ("tf4ctr_branch", {"selection": self.ssem, "branch": ("simple", "complex")[index], "hidden_units": units, **shared, "encoder": encoder_spec}),
-            fields,
-            self.embedding_dim,
-        )
-        branch.encoder.load_state_dict(network.state_dict())
-        if self.ssem == "gate":
-            branch.selector.load_state_dict(module.selector.state_dict())
-        else:
-            branch.selector.experts.load_state_dict(module.selector.experts.state_dict())
-            branch.selector.gates[0].load_state_dict(module.selector.gates[index].state_dict())
-        return student_estimator(self, module.embedding, branch, scores, calibration)
+        return student_estimator(self, embedding, network, scores, calibration)

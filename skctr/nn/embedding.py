@@ -1,11 +1,32 @@
 """Field embedding: encoded field columns in, a (batch, fields, dim) tensor out."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
-from ..preprocessing import PAD_INDEX, FieldSpec
-from .students.base import SequenceEmbedding, SequenceSlot
+from ..fields import PAD_INDEX, FieldSpec
+
+
+class SequenceSlot(NamedTuple):
+    """Where a behaviour sequence sits in the field embedding.
+
+    ``field_index`` is the sequence field's position in the field spec (its
+    pooled embedding is ``E[:, field_index]``); ``target_index`` is the
+    position of the field whose vocabulary it shares (the candidate item a
+    history is matched against), or None.
+    """
+
+    field_index: int
+    target_index: int | None
+
+
+class SequenceEmbedding(NamedTuple):
+    """The unpooled embedding of one behaviour sequence: ``embeddings`` (B, L, D) and ``mask`` (B, L), True on real items."""
+
+    embeddings: torch.Tensor
+    mask: torch.Tensor
 
 
 class FieldEmbedding(nn.Module):
@@ -37,7 +58,7 @@ class FieldEmbedding(nn.Module):
     return_sequences : bool, default=False
         Also return the unpooled sequences, for networks that attend over them.
     returns : FloatTensor (B, F, D), and with ``return_sequences`` a list of
-        :class:`~skctr.nn.students.base.SequenceEmbedding`, one per entry of
+        :class:`~skctr.nn.embedding.SequenceEmbedding`, one per entry of
         ``sequence_layout``.
     """
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..preprocessing import FieldSpec
+from ..fields import FieldSpec
 from .embedding import FieldEmbedding
 from .students import create_student
 from .students.fused_mlp import FusedMLPStudents

@@ -58,6 +58,7 @@ class MLPBlock(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = units
+        self.input_dim = input_dim
         #: Width of the last hidden vector (the input width when there are no hidden layers).
         self.hidden_dim = width
         self.has_output_layer = output_dim is not None

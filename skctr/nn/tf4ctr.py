@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..preprocessing import FieldSpec
+from ..fields import FieldSpec
 from .embedding import FieldEmbedding
 from .layers import MLPBlock, xavier_init
-from .students import create_student
-from .students.tf4ctr_branch import SampleGate, SelectionExperts
+from .selection import SELECTIONS, make_selector, selected_inputs
+from .students import create_student, explicit_spec
 
 SSEM_MODES = ("ser", "gate", "moe", "share")
 FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
@@ -128,18 +128,18 @@ class TF4CTR(nn.Module):
         if not tau > 0:
             raise ValueError(f"tau must be positive, got {tau!r}.")
         self.ssem, self.fusion = ssem, fusion
+        self.mlp_params = {"dropout": dropout, "batch_norm": batch_norm}
+        self.hidden_units = (tuple(simple_hidden_units), tuple(complex_hidden_units))
         self.alpha, self.c, self.gamma, self.tau = alpha, c, gamma, tau
         width = len(field_spec) * embedding_dim
-        mlp = {"dropout": dropout, "batch_norm": batch_norm}
+        mlp = self.mlp_params
         self.embedding = FieldEmbedding(field_spec, embedding_dim)
         simple_width = width
         if ssem == "ser":
             self.simple_embedding = FieldEmbedding(field_spec, embedding_dim // 2)
             simple_width = len(field_spec) * (embedding_dim // 2)
-        elif ssem == "gate":
-            self.selector = SampleGate(width, **mlp)
-        elif ssem == "moe":
-            self.selector = SelectionExperts(width, 2, **mlp)  # gate 0 feeds the simple branch
+        elif ssem in SELECTIONS:
+            self.selector = make_selector(ssem, width, 2, **mlp)  # the simple branch reads input 0
         self.num_fields = len(field_spec)
         self.simple_encoder, self.simple_head = self._branch(simple_encoder, simple_width, simple_hidden_units, mlp)
         self.complex_encoder, self.complex_head = self._branch(complex_encoder, width, complex_hidden_units, mlp)
@@ -180,11 +180,8 @@ class TF4CTR(nn.Module):
         if self.ssem == "ser":
             e_s, simple_sequences = self.simple_embedding(ids, values, return_sequences=True)
             return (e_s.flatten(1), e), (simple_sequences, sequences)
-        if self.ssem == "gate":
-            g = self.selector(e)
-            return (e * g, e * (1 - g)), (sequences, sequences)
-        if self.ssem == "moe":
-            return self.selector(e), (sequences, sequences)
+        if self.ssem in SELECTIONS:
+            return tuple(selected_inputs(self.selector, e)), (sequences, sequences)
         return (e, e), (sequences, sequences)
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor):
@@ -206,6 +203,44 @@ class TF4CTR(nn.Module):
         else:
             fused = z.sum(1)
         return fused, z
+
+    def branch_as_student(self, index: int) -> tuple[FieldEmbedding, nn.Module]:
+        """Branch ``index`` (0 simple, 1 complex) alone: the table it reads and a registry network with its weights.
+
+        Under ``ssem`` "ser" or "share" the network is the branch's encoder
+        (an ``"mlp"`` student holding the MLP encoder and its head, or the
+        registry encoder itself); under "gate" or "moe" it also carries the
+        branch's share of the selection module (the internal
+        ``"tf4ctr_branch"`` network). It computes the branch's logit exactly.
+        """
+        if index not in (0, 1):
+            raise IndexError(f"index must be 0 (simple) or 1 (complex), got {index}.")
+        encoder, head = (self.simple_encoder, self.simple_head) if index == 0 else (self.complex_encoder, self.complex_head)
+        embedding = self.simple_embedding if (index == 0 and self.ssem == "ser") else self.embedding
+        network = encoder if head is None else self._mlp_student(encoder, head, self.hidden_units[index])
+        if self.ssem not in SELECTIONS:
+            return embedding, network
+        branch = create_student(
+            ("tf4ctr_branch", {"selection": self.ssem, "branch": ("simple", "complex")[index],
+                               "hidden_units": self.hidden_units[index], **self.mlp_params,
+                               "encoder": None if head is not None else explicit_spec(encoder)}),
+            self.num_fields, embedding.embedding_dim,
+        )
+        branch.encoder.load_state_dict(network.state_dict())
+        if self.ssem == "gate":
+            branch.selector.load_state_dict(self.selector.state_dict())
+        else:  # the branch keeps both experts and its own gate
+            branch.selector.experts.load_state_dict(self.selector.experts.state_dict())
+            branch.selector.gates[0].load_state_dict(self.selector.gates[index].state_dict())
+        return embedding, branch
+
+    def _mlp_student(self, encoder: MLPBlock, head: nn.Linear, hidden_units) -> nn.Module:
+        """An ``"mlp"`` student equal to an MLP encoder followed by its linear head."""
+        student = create_student(("mlp", {"hidden_units": hidden_units, **self.mlp_params}), self.num_fields,
+                                 encoder.input_dim // self.num_fields)
+        student.mlp.layers[:-1].load_state_dict(encoder.layers.state_dict())
+        student.mlp.layers[-1].load_state_dict(head.state_dict())
+        return student
 
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
         fused, z = output

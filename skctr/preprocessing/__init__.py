@@ -1,6 +1,6 @@
 """From a raw DataFrame to the field arrays the networks eat."""
 from ._field_encoder import FieldEncoder
-from ._spec import (
+from ..fields import (
     FIRST_VALUE_INDEX,
     MISSING_INDEX,
     OOV_INDEX,

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._source import is_table_source, iter_frames, open_table_source
 from ._vocabulary import dump_document, vocabulary_document
-from ._spec import (
+from ..fields import (
     FIRST_VALUE_INDEX,
     MISSING_INDEX,
     OOV_INDEX,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._spec import FIRST_VALUE_INDEX, MISSING_INDEX, OOV_INDEX, PAD_INDEX
+from ..fields import FIRST_VALUE_INDEX, MISSING_INDEX, OOV_INDEX, PAD_INDEX
 
 FORMAT = "skctr-field-vocabulary"
 VERSION = 1

@@ -1,30 +1,8 @@
 """The contract every registry network follows."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
-
-
-class SequenceSlot(NamedTuple):
-    """Where a behaviour sequence sits in the field embedding.
-
-    ``field_index`` is the sequence field's position in the field spec (its
-    pooled embedding is ``E[:, field_index]``); ``target_index`` is the
-    position of the field whose vocabulary it shares (the candidate item a
-    history is matched against), or None.
-    """
-
-    field_index: int
-    target_index: int | None
-
-
-class SequenceEmbedding(NamedTuple):
-    """The unpooled embedding of one behaviour sequence: ``embeddings`` (B, L, D) and ``mask`` (B, L), True on real items."""
-
-    embeddings: torch.Tensor
-    mask: torch.Tensor
 
 
 class StudentNetwork(nn.Module):
@@ -41,8 +19,8 @@ class StudentNetwork(nn.Module):
 
     A network that reads behaviour sequences sets ``reads_sequences = True``
     and takes a third positional argument ``sequence_layout`` (a tuple of
-    :class:`SequenceSlot`); it then receives ``sequences``, one
-    :class:`SequenceEmbedding` per slot. Every other network sees a sequence
+    :class:`~skctr.nn.embedding.SequenceSlot`); it then receives ``sequences``, one
+    :class:`~skctr.nn.embedding.SequenceEmbedding` per slot. Every other network sees a sequence
     only as its pooled field embedding in ``embeddings`` and ignores ``sequences``.
     """
 

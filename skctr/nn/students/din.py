@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
-from .base import SequenceSlot, StudentNetwork
+from ..embedding import SequenceSlot
+from .base import StudentNetwork
 from .registry import register_student
 
 ATTENTION_ACTIVATIONS = ("dice", "relu")

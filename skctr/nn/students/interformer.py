@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import MLPBlock, xavier_init
-from .base import SequenceEmbedding, StudentNetwork
+from ..embedding import SequenceEmbedding
+from .base import StudentNetwork
 from .dcnv2 import CrossNetV2
 from .registry import register_student
 

@@ -16,13 +16,20 @@ from collections.abc import Mapping
 from .base import StudentNetwork
 
 _REGISTRY: dict[str, type[StudentNetwork]] = {}
+#: Networks the library builds for itself (an extracted ensemble member); not offered as students.
+_INTERNAL: set[str] = set()
 
 #: Hyper-parameters an ensemble passes to every student that accepts them.
 SHARED_PARAMS = ("hidden_units", "dropout", "batch_norm")
 
 
-def register_student(name: str):
-    """Class decorator adding a network to the registry under ``name``."""
+def register_student(name: str, *, public: bool = True):
+    """Class decorator adding a network to the registry under ``name``.
+
+    ``public=False`` registers a network the library builds for itself: it is
+    rebuilt from its explicit spec (an extracted member served alone) but not
+    listed by :func:`available_students` nor accepted as a user's student.
+    """
 
     def decorate(cls):
         if not issubclass(cls, StudentNetwork):
@@ -30,6 +37,8 @@ def register_student(name: str):
         if name in _REGISTRY:
             raise ValueError(f"A student named {name!r} is already registered ({_REGISTRY[name].__name__}).")
         _REGISTRY[name] = cls
+        if not public:
+            _INTERNAL.add(name)
         cls.registry_name = name
         return cls
 
@@ -38,7 +47,7 @@ def register_student(name: str):
 
 def available_students() -> list[str]:
     """Names accepted wherever a student is requested."""
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) - _INTERNAL)
 
 
 def student_class(name: str) -> type[StudentNetwork]:
@@ -54,8 +63,11 @@ def student_hyperparameters(name: str) -> dict:
     return {p.name: p.default for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY}
 
 
-def parse_student(spec, parameter: str = "students") -> tuple[str, dict]:
-    """Normalise ``"name"`` or ``("name", {params})`` and check the names of the params."""
+def parse_student(spec, parameter: str = "students", *, internal: bool = False) -> tuple[str, dict]:
+    """Normalise ``"name"`` or ``("name", {params})`` and check the names of the params.
+
+    ``internal=True`` also accepts the networks registered with ``public=False``.
+    """
     if isinstance(spec, str):
         name, params = spec, {}
     elif isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], Mapping):
@@ -64,7 +76,7 @@ def parse_student(spec, parameter: str = "students") -> tuple[str, dict]:
         raise ValueError(
             f"{parameter}: each student is a registry name or a (name, params_dict) pair, got {spec!r}."
         )
-    if name not in _REGISTRY:
+    if name not in _REGISTRY or (name in _INTERNAL and not internal):
         raise ValueError(f"{parameter}: Unknown student {name!r}; available: {available_students()}.")
     known = student_hyperparameters(name)
     unknown = sorted(set(params) - set(known))
@@ -75,7 +87,7 @@ def parse_student(spec, parameter: str = "students") -> tuple[str, dict]:
 
 def resolve_student_params(spec, shared: Mapping, parameter: str = "students") -> tuple[str, dict]:
     """Full hyper-parameters of a student: its own params over the shared ones it accepts."""
-    name, params = parse_student(spec, parameter)
+    name, params = parse_student(spec, parameter, internal=True)
     known = student_hyperparameters(name)
     resolved = {key: shared[key] for key in SHARED_PARAMS if key in known and key in shared}
     resolved.update(params)
@@ -97,7 +109,7 @@ def create_student(
 ) -> StudentNetwork:
     """Build a student from ``"name"`` or ``("name", params)``; see :func:`resolve_student_params`.
 
-    ``sequence_layout`` (the embedding's :class:`~skctr.nn.students.base.SequenceSlot` s)
+    ``sequence_layout`` (the embedding's :class:`~skctr.nn.embedding.SequenceSlot` s)
     reaches only the networks that read sequences.
     """
     name, params = resolve_student_params(spec, shared or {})

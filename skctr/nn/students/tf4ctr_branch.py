@@ -11,45 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from ..layers import MLPBlock, xavier_init
+from ..layers import xavier_init
+from ..selection import make_selector, selected_inputs
 from .base import StudentNetwork
 from .registry import create_student, register_student
 
-SELECTIONS = ("gate", "moe")
 BRANCHES = ("simple", "complex")
 
 
-class SampleGate(nn.Module):
-    """A scalar gate per sample, ``g = sigmoid(MLP(e))`` with one hidden layer of width ``width // 4``."""
-
-    def __init__(self, width: int, *, dropout: float = 0.0, batch_norm: bool = False):
-        super().__init__()
-        self.mlp = MLPBlock(width, [max(width // 4, 1)], 1, dropout=dropout, batch_norm=batch_norm)
-
-    def forward(self, e: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.mlp(e))
-
-
-class SelectionExperts(nn.Module):
-    """Two expert MLPs mixed per sample by softmax gates, one gate per reader (MMoE).
-
-    Returns a list with one mixture of the experts' outputs per gate.
-    """
-
-    def __init__(self, width: int, n_gates: int, *, dropout: float = 0.0, batch_norm: bool = False):
-        super().__init__()
-        mlp = {"dropout": dropout, "batch_norm": batch_norm}
-        self.experts = nn.ModuleList(MLPBlock(width, [width // 2, width], **mlp) for _ in range(2))
-        self.gates = nn.ModuleList(MLPBlock(width, [max(width // 4, 1)], 2, **mlp) for _ in range(n_gates))
-
-    def forward(self, e: torch.Tensor) -> list[torch.Tensor]:
-        experts = torch.stack([expert(e) for expert in self.experts], dim=1)  # (B, 2, width)
-        return [torch.softmax(gate(e), dim=1).unsqueeze(-1).mul(experts).sum(1) for gate in self.gates]
-
-
-@register_student("tf4ctr_branch")
+# Internal: what TF4CTR.branch_as_student builds; not a student to put in an ensemble.
+@register_student("tf4ctr_branch", public=False)
 class TF4CTRBranchStudent(StudentNetwork):
     """A TF4CTR branch: sample selection of the flattened embedding, then an encoder.
 
@@ -88,14 +60,12 @@ class TF4CTRBranchStudent(StudentNetwork):
         encoder=None,
     ):
         super().__init__()
-        if selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}.")
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}.")
         width = num_fields * embedding_dim
         mlp = {"dropout": dropout, "batch_norm": batch_norm}
         self.selection, self.branch, self.num_fields = selection, branch, num_fields
-        self.selector = SampleGate(width, **mlp) if selection == "gate" else SelectionExperts(width, 1, **mlp)
+        self.selector = make_selector(selection, width, 1, **mlp)
         spec = ("mlp", {"hidden_units": tuple(hidden_units), **mlp}) if encoder is None else encoder
         self.encoder = create_student(spec, num_fields, embedding_dim, mlp)
         self.hidden_dim = self.encoder.hidden_dim
@@ -103,10 +73,8 @@ class TF4CTRBranchStudent(StudentNetwork):
 
     def select(self, e: torch.Tensor) -> torch.Tensor:
         """The branch's input from the flattened field embedding ``e`` (B, F * D)."""
-        if self.selection == "moe":
-            return self.selector(e)[0]
-        g = self.selector(e)
-        return e * g if self.branch == "simple" else e * (1 - g)
+        inputs = selected_inputs(self.selector, e)  # one per gate: (simple, complex) or this branch's mixture
+        return inputs[0] if self.selection == "moe" or self.branch == "simple" else inputs[1]
 
     def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         x = self.select(embeddings.flatten(1))

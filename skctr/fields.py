@@ -1,5 +1,8 @@
 """The field specification: the contract between FieldEncoder and the networks.
 
+Both layers read this module and it reads only numpy, so ``skctr.nn`` stays
+pure torch while ``skctr.preprocessing`` produces what it consumes.
+
 A fitted :class:`~skctr.preprocessing.FieldEncoder` turns a DataFrame into a 2-D
 array whose columns are laid out field by field: a categorical or numeric field
 takes one column, a sequence field takes ``max_len`` columns. :class:`FieldSpec`
@@ -11,8 +14,6 @@ FieldEncoder in a Pipeline learns vocabulary sizes without being told.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 
 #: Index layout shared by every categorical and sequence field.
@@ -84,9 +85,6 @@ class FieldSpec(tuple):
         if len(set(names)) != len(names):
             raise ValueError(f"Field names must be unique, got {names}.")
         return super().__new__(cls, fields)
-
-    def __iter__(self) -> Iterator[Field]:
-        return super().__iter__()
 
     def __repr__(self):
         return f"FieldSpec({list(self)!r})"
