@@ -227,8 +227,7 @@ def train(args: argparse.Namespace) -> int:
     try:
         model = MODELS[args.model](random_state=args.seed, verbose=verbose).set_params(**params)
         # fit would check these too, but only after reading the data
-        model._check_core_params()
-        model._check_params()
+        model.validate_params()
     except ValueError as exc:
         raise CommandError(f"--param: {exc}") from None
     if args.stream:

@@ -1,15 +1,18 @@
 """CETNetClassifier: the collaborative ensemble as a scikit-learn classifier."""
 from __future__ import annotations
 
-import numbers
 from collections import Counter
+from numbers import Real
 
-import numpy as np
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn.cetnet import CETNET_FUSIONS, CETNet
 from ..nn.students import parse_student
-from ._base import CTRClassifierBase, _check_number, fill_doc
+from ._base import CTRClassifierBase
+from ._docs import fill_doc
+from .._validation import non_negative, positive
+from ._params import CORE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 #: Default components: Meta's pair from the paper when there are behaviour sequences, two tabular networks otherwise.
@@ -144,24 +147,23 @@ class CETNetClassifier(CTRClassifierBase):
         self.verbose = verbose
         self.callbacks = callbacks
 
+    _parameter_constraints = {
+        **CORE_CONSTRAINTS,
+        "components": [None, list, tuple],
+        "fusion": [StrOptions(set(CETNET_FUSIONS))],
+        "temperature": [positive(Real)],
+        "stop_gradient": ["boolean"],
+        "kl_weight": [non_negative()],
+        "kl_reduction": [StrOptions({"mean", "sum"})],
+        "shared_embedding": ["boolean"],
+    }
+
     def _check_params(self):
         if self.components is not None:
-            if isinstance(self.components, str) or not isinstance(self.components, (list, tuple)) or not self.components:
-                raise ValueError(
-                    f"components must be None or a non-empty list of registry names or (name, params) pairs, "
-                    f"got {self.components!r}."
-                )
+            if not self.components:
+                raise ValueError("components must be None or a non-empty list of registry names or (name, params) pairs, got [].")
             for spec in self.components:
                 parse_student(spec, "components")
-        if self.fusion not in CETNET_FUSIONS:
-            raise ValueError(f"fusion must be one of {CETNET_FUSIONS}, got {self.fusion!r}.")
-        _check_number("temperature", self.temperature, numbers.Real, 0, low_open=True)
-        _check_number("kl_weight", self.kl_weight, numbers.Real, 0)
-        if self.kl_reduction not in ("mean", "sum"):
-            raise ValueError(f"kl_reduction must be 'mean' or 'sum', got {self.kl_reduction!r}.")
-        for name in ("stop_gradient", "shared_embedding"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
 
     def _resolve_components(self, field_spec) -> list:
         if self.components is not None:

@@ -1,11 +1,16 @@
 """FINALClassifier: the factorized interaction network on its own, 1 block or 2 with self-distillation."""
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral
+
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn.final_net import FINALNet
-from ._base import CTRClassifierBase, check_hidden_units, fill_doc
+from ._base import CTRClassifierBase
+from ._docs import fill_doc
+from .._validation import PositiveIntSequence, interval
+from ._params import CORE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 GATE_INITS = ("identity", "default")
@@ -110,16 +115,16 @@ class FINALClassifier(CTRClassifierBase):
         self.verbose = verbose
         self.callbacks = callbacks
 
+    _parameter_constraints = {
+        **CORE_CONSTRAINTS,
+        "blocks": [interval(Integral, 1, 2, "both")],
+        "block2_hidden_units": [PositiveIntSequence()],
+        "residual": [StrOptions(set(RESIDUALS))],
+        "field_gate": ["boolean"],
+        "gate_init": [StrOptions(set(GATE_INITS))],
+    }
+
     def _check_params(self):
-        if self.blocks not in (1, 2) or isinstance(self.blocks, bool):
-            raise ValueError(f"blocks must be 1 or 2, got {self.blocks!r}.")
-        check_hidden_units("block2_hidden_units", self.block2_hidden_units)
-        if self.residual not in RESIDUALS:
-            raise ValueError(f"residual must be one of {RESIDUALS}, got {self.residual!r}.")
-        if not isinstance(self.field_gate, (bool, np.bool_)):
-            raise ValueError(f"field_gate must be True or False, got {self.field_gate!r}.")
-        if self.gate_init not in GATE_INITS:
-            raise ValueError(f"gate_init must be one of {GATE_INITS}, got {self.gate_init!r}.")
         if self.residual == "concat":
             for name, units in (("hidden_units", self.hidden_units), ("block2_hidden_units", self.block2_hidden_units)):
                 if any(u % 2 for u in units):

@@ -1,14 +1,17 @@
 """KDEFClassifier: the knowledge-driven ensemble as a scikit-learn classifier."""
 from __future__ import annotations
 
-import numbers
+from numbers import Integral
 
-import numpy as np
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn import KDEF, KNOWLEDGE_MODES, TEACHER_MODES
 from ..nn.students import parse_student
-from ._base import CTRClassifierBase, _check_number, fill_doc
+from ._base import CTRClassifierBase
+from ._docs import fill_doc
+from .._validation import positive
+from ._params import CORE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 DEFAULT_N_STUDENTS = 3
@@ -153,8 +156,6 @@ class KDEFClassifier(CTRClassifierBase):
         single = isinstance(self.students, str) or (
             isinstance(self.students, tuple) and len(self.students) == 2 and isinstance(self.students[1], dict)
         )
-        if self.n_students is not None:
-            _check_number("n_students", self.n_students, numbers.Integral, 1)
         if single:
             return [self.students] * (DEFAULT_N_STUDENTS if self.n_students is None else self.n_students)
         specs = list(self.students)
@@ -167,15 +168,18 @@ class KDEFClassifier(CTRClassifierBase):
             )
         return specs
 
+    _parameter_constraints = {
+        **CORE_CONSTRAINTS,
+        "n_students": [None, positive(Integral)],
+        "students": "no_validation",  # a preset, a registry spec or a list of them: _check_params
+        "knowledge": [StrOptions(set(KNOWLEDGE_MODES))],
+        "examination": ["boolean"],
+        "teacher": [StrOptions(set(TEACHER_MODES))],
+    }
+
     def _check_params(self):
         for spec in self._student_specs():
             parse_student(spec, "students")
-        if self.knowledge not in KNOWLEDGE_MODES:
-            raise ValueError(f"knowledge must be one of {KNOWLEDGE_MODES}, got {self.knowledge!r}.")
-        if not isinstance(self.examination, (bool, np.bool_)):
-            raise ValueError(f"examination must be True or False, got {self.examination!r}.")
-        if self.teacher not in TEACHER_MODES:
-            raise ValueError(f"teacher must be one of {TEACHER_MODES}, got {self.teacher!r}.")
 
     def _member_names(self):
         return [f"student_{k}" for k in range(len(self._student_specs()))]

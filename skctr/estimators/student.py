@@ -7,7 +7,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..nn import SingleNetwork
 from ..nn.students import explicit_spec, parse_student
-from ._base import CTRClassifierBase, fill_doc
+from ._base import CTRClassifierBase
+from ._docs import fill_doc
+from ._params import CORE_CONSTRAINTS
 
 
 @fill_doc
@@ -63,6 +65,7 @@ class StudentClassifier(CTRClassifierBase):
     """
 
     _is_ensemble = False
+    _parameter_constraints = {**CORE_CONSTRAINTS, "student": "no_validation"}  # a registry spec: _check_params
 
     def __init__(
         self,

@@ -1,13 +1,17 @@
 """TF4CTRClassifier: the twin focus framework as a scikit-learn classifier."""
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn.students import parse_student
-from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR, check_twin_focus_params
-from ._base import CTRClassifierBase, _check_number, check_hidden_units, fill_doc
+from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR
+from ._base import CTRClassifierBase
+from ._docs import fill_doc
+from .._validation import PositiveIntSequence, interval, non_negative, positive
+from ._params import CORE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 @fill_doc
@@ -128,16 +132,21 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.verbose = verbose
         self.callbacks = callbacks
 
+    _parameter_constraints = {
+        **CORE_CONSTRAINTS,
+        "ssem": [StrOptions(set(SSEM_MODES))],
+        "fusion": [StrOptions(set(FUSION_MODES))],
+        "simple_hidden_units": [PositiveIntSequence()],
+        "simple_encoder": "no_validation",  # a registry spec or None: _check_params
+        "complex_encoder": "no_validation",
+        "alpha": [interval(Real, 0, 1, "both")],
+        # c > 1 would give the complex branch's factor (2 - c - p_t) ** gamma a negative base.
+        "c": [interval(Real, 0, 1, "both")],
+        "gamma": [non_negative()],
+        "tau": [positive(Real)],
+    }
+
     def _check_params(self):
-        if self.ssem not in SSEM_MODES:
-            raise ValueError(f"ssem must be one of {SSEM_MODES}, got {self.ssem!r}.")
-        if self.fusion not in FUSION_MODES:
-            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {self.fusion!r}.")
-        check_hidden_units("simple_hidden_units", self.simple_hidden_units)
-        for name in ("alpha", "c", "gamma"):
-            _check_number(name, getattr(self, name), numbers.Real)
-        check_twin_focus_params(self.alpha, self.c, self.gamma)
-        _check_number("tau", self.tau, numbers.Real, 0, low_open=True)
         for name in ("simple_encoder", "complex_encoder"):
             if getattr(self, name) is not None:
                 parse_student(getattr(self, name), name)

@@ -47,22 +47,21 @@ class FINALNet(nn.Module):
         block2_units = params.pop("block2_hidden_units", (400,))
         block2_dropout = params.pop("block2_dropout", None)
         params["blocks"] = 1
+        state = self.final.state_dict()
         if block == 0:
-            renames = {"gate.": "gate.", "block1.": "block1.", "fc1.": "fc1."}
+            state = {key: value for key, value in state.items() if key.startswith(("gate.", "block1.", "fc1."))}
         else:
-            # Block 2 reads the ungated embedding: a one-block network without a gate.
+            # Block 2 reads the ungated embedding: a one-block network without a gate, its layers renamed.
             params.update(field_gate=False, hidden_units=block2_units)
             params.pop("gate_init", None)
             params.pop("gate_residual", None)
             if block2_dropout is not None:
                 params["dropout"] = block2_dropout
             renames = {"block2.": "block1.", "fc2.": "fc1."}
-        state = {
-            new + key[len(old):]: value
-            for key, value in self.final.state_dict().items()
-            for old, new in renames.items()
-            if key.startswith(old)
-        }
+            state = {
+                renames[old] + key[len(old):]: value for key, value in state.items()
+                for old in renames if key.startswith(old)
+            }
         student = create_student(("final", params), self.embedding.num_fields, self.embedding.embedding_dim)
         student.load_state_dict(state)
         return student

@@ -78,3 +78,29 @@ class MLPBlock(nn.Module):
             raise ValueError("forward_hidden needs an MLPBlock built with output_dim.")
         hidden = self.layers[:-1](x)
         return self.layers[-1](hidden), hidden
+
+
+class LinearTerm(nn.Linear):
+    """The wide (first-order) term of a student: ``Linear(F * D -> 1)`` on ``flatten(E)``, shape (B, 1).
+
+    A student sees only the field embedding ``E``, not the raw ids, so the
+    first-order term cannot be per-id weights; as in KDEF's Backbone it is a
+    dense linear function of the flattened embedding. It is an ``nn.Linear``
+    (so :func:`xavier_init` reaches it) that also reads the stacked (B, F, D)
+    embedding; an already flattened (B, F * D) input gives the same result.
+    It keeps PyTorch's initialisation: the network applies :func:`xavier_init`
+    once its other parts are built, which fixes the seeded draw order.
+
+    Parameters
+    ----------
+    num_fields, embedding_dim : int
+        Shape of the field embedding it reads.
+    bias : bool, default=False
+        Whether the term has a bias.
+    """
+
+    def __init__(self, num_fields: int, embedding_dim: int, *, bias: bool = False):
+        super().__init__(num_fields * embedding_dim, 1, bias=bias)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return super().forward(embeddings.flatten(1))

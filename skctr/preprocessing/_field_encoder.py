@@ -1,334 +1,39 @@
 """FieldEncoder: from a raw DataFrame to the index/value array the networks eat."""
 from __future__ import annotations
 
-import decimal
-import numbers
+from numbers import Integral, Real
 import warnings
 from itertools import chain
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import (
-    CategoricalDtype,
-    is_bool_dtype,
-    is_complex_dtype,
-    is_float_dtype,
-    is_integer_dtype,
-    is_numeric_dtype,
-    is_object_dtype,
-    is_string_dtype,
-)
+from pandas.api.types import is_complex_dtype, is_object_dtype
 from scipy import sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import FloatDtype, NonEmptyString, interval, positive
+from ._columns import (
+    _NUMERIC_ENCODINGS,
+    _SEQUENCE_OPTIONS,
+    _ColumnPlan,
+    _check_delimiter,
+    _check_max_len,
+    _infer_kind,
+    _is_int,
+    _list_cells,
+    _name_list,
+)
+from ._encode import _count_values, _plain_index, _Vocabulary
 from ._source import is_table_source, iter_frames, open_table_source
 from ._vocabulary import dump_document, vocabulary_document
-from ..fields import (
-    FIRST_VALUE_INDEX,
-    MISSING_INDEX,
-    OOV_INDEX,
-    PAD_INDEX,
-    SPEC_ATTR,
-    Field,
-    FieldArray,
-    FieldSpec,
-)
+from ..fields import MISSING_INDEX, OOV_INDEX, SPEC_ATTR, FieldArray, FieldSpec
 
-_NUMERIC_ENCODINGS = ("scale", "log_bucket")
-_SEQUENCE_OPTIONS = ("max_len", "delimiter", "target")
-_LIST_TYPES = (list, tuple, np.ndarray)
-_REAL_TYPES = (numbers.Real, np.bool_, decimal.Decimal)
+
 # float32 holds every integer up to 2**24 exactly; larger indices would collide.
 _FLOAT32_MAX_VOCAB = 2**24
-# log_bucket keeps int(v) for v <= 2; clipping first keeps the int64 cast defined.
-_INT_CLIP = float(2**53)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _examples(values, k=5):
-    return [v.item() if isinstance(v, np.generic) else v for v in list(values)[:k]]
-
-
-class _Vocabulary:
-    """Kept values of one categorical field and how to look values up in it."""
-
-    def __init__(self, index, seen, missing_code):
-        self.index = index  # kept values; position i has embedding index i + 3
-        self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
-        self.missing_code = missing_code
-
-    @property
-    def size(self):
-        return FIRST_VALUE_INDEX + len(self.index)
-
-    def encode(self, values, column):
-        """Embedding indices of ``values`` (a 1-D array, Series or Index)."""
-        try:
-            # Factorize once so each distinct value is looked up once; NA gets code -1.
-            codes, uniques = pd.factorize(values)
-        except TypeError as exc:
-            raise TypeError(
-                f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
-                "hashable. Pass list-valued columns in sequence=[...]."
-            ) from None
-        found = _positions(self.index, uniques)
-        if self.seen is not None:
-            unseen = (found < 0) & (_positions(self.seen, uniques) < 0)
-            if unseen.any():
-                raise ValueError(
-                    f"Found values in column {column!r} that were not seen in fit, e.g. "
-                    f"{_examples(np.asarray(uniques, dtype=object)[unseen])}. Pass "
-                    "handle_unknown='oov' to map them to the out-of-vocabulary index instead."
-                )
-        per_unique = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
-        return np.append(per_unique, self.missing_code)[codes]
-
-
-def _positions(index, uniques):
-    """Position of each of ``uniques`` (distinct, non-missing) in ``index``, -1 if absent."""
-    if len(uniques) == 0:
-        return np.empty(0, dtype=np.intp)
-    if isinstance(uniques.dtype, CategoricalDtype):
-        uniques = uniques.categories.take(uniques.codes)
-    uniques = pd.Index(uniques)
-    if is_object_dtype(uniques.dtype):
-        uniques = uniques.infer_objects()  # e.g. Python ints from lists: use the fast path
-    loose = [is_object_dtype(d) or is_bool_dtype(d) for d in (index.dtype, uniques.dtype)]
-    if not any(loose):
-        return index.get_indexer(uniques)
-    # pandas declines to compare e.g. bools with ints; a dict matches as Python does.
-    table = dict(zip(index.tolist(), range(len(index))))
-    return np.fromiter((table.get(v, -1) for v in np.asarray(uniques, dtype=object).tolist()),
-                       dtype=np.intp, count=len(uniques))
-
-
-def _value_counts(series, column):
-    """Distinct non-missing values of a column and their counts."""
-    if isinstance(series.dtype, CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
-        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
-        present = counts > 0  # unused categories are not training data
-        return pd.Series(counts[present], index=series.cat.categories[present])
-    try:
-        return series.value_counts(dropna=True, sort=False)
-    except TypeError as exc:
-        raise TypeError(
-            f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
-            "hashable. Pass list-valued columns in sequence=[...]."
-        ) from None
-
-
-def _plain_index(index):
-    """A lookup index matching values by Python equality, with a numpy dtype where possible."""
-    dtype = index.dtype
-    if is_bool_dtype(dtype):
-        # A bool index matches only bools; an object one also matches 1 and 0, as Python does.
-        return pd.Index(index.to_numpy(dtype=object), dtype=object)
-    nullable = isinstance(dtype, pd.api.extensions.ExtensionDtype)
-    if nullable and (is_integer_dtype(dtype) or is_float_dtype(dtype)):
-        return pd.Index(index.to_numpy(dtype=dtype.numpy_dtype))
-    return pd.Index(index, name=None)
-
-
-def _as_float(series, column):
-    """A numeric column as float64 with NaN for missing; rejects non-numbers and inf."""
-    dtype = series.dtype
-    if isinstance(dtype, CategoricalDtype):
-        categories = dtype.categories
-        if not (is_numeric_dtype(categories.dtype) and not is_complex_dtype(categories.dtype)):
-            _raise_non_numeric(series, column)
-        codes = series.cat.codes.to_numpy()
-        values = np.append(categories.to_numpy(dtype=np.float64), np.nan)[codes]
-    elif (is_numeric_dtype(dtype) or is_bool_dtype(dtype)) and not is_complex_dtype(dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif is_object_dtype(dtype):
-        cells = series.to_numpy(dtype=object)
-        present = ~pd.isna(cells)
-        # numpy would parse strings such as "3.5"; a string is not a number here.
-        bad = [v for v in cells[present] if not isinstance(v, _REAL_TYPES)]
-        if bad:
-            _raise_non_numeric(series, column, bad)
-        values = np.full(len(cells), np.nan)
-        values[present] = cells[present].astype(np.float64)
-    else:
-        _raise_non_numeric(series, column)
-    if np.isinf(values).any():
-        raise ValueError(
-            f"Numeric column {column!r} contains infinite values. Replace them, e.g. with NaN "
-            "(encoded as missing), before FieldEncoder."
-        )
-    return values
-
-
-def _raise_non_numeric(series, column, bad=None):
-    if bad is None:
-        bad = series.dropna().unique()
-    raise ValueError(
-        f"Numeric column {column!r} (dtype {series.dtype}) holds non-numeric values, e.g. "
-        f"{_examples(bad, 3)}. Convert it to numbers, or pass it in categorical=[...]."
-    )
-
-
-def _log_bucket(values):
-    """The Criteo rule: floor(ln(v)**2) for v > 2, else int(v); NaN stays NaN."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        big = values > 2
-        out = np.trunc(np.clip(values, -_INT_CLIP, _INT_CLIP))
-        out[big] = np.floor(np.log(values[big]) ** 2)
-    return out
-
-
-def _split_cells(series, delimiter, column):
-    """Cells of a sequence column as (lengths, all tokens in one flat array)."""
-    cells = series.to_numpy(dtype=object)
-    lengths = np.zeros(len(cells), dtype=np.int64)
-    parts = []
-    all_arrays = True
-    for i, cell in enumerate(cells):
-        if isinstance(cell, str):
-            # An empty token ("a^^b") is a missing token; an empty string an empty sequence.
-            tokens = cell.split(delimiter) if cell else ()
-            if "" in tokens:
-                tokens = [t or None for t in tokens]
-            all_arrays = False
-        elif isinstance(cell, _LIST_TYPES):
-            if isinstance(cell, np.ndarray) and cell.ndim != 1:
-                raise ValueError(
-                    f"Sequence column {column!r} holds an array of shape {cell.shape}; "
-                    "sequence cells must be 1-D."
-                )
-            tokens = cell
-            all_arrays = all_arrays and isinstance(cell, np.ndarray)
-        elif cell is None or (pd.api.types.is_scalar(cell) and pd.isna(cell)):
-            continue
-        else:
-            raise ValueError(
-                f"Sequence column {column!r} holds a {type(cell).__name__} value ({cell!r}). "
-                "Sequence cells must be lists, tuples, 1-D arrays or delimiter-joined strings "
-                "(None or NaN for an empty sequence); pass scalar columns in categorical=[...]."
-            )
-        lengths[i] = len(tokens)
-        parts.append(tokens)
-    if not parts:
-        return lengths, np.empty(0, dtype=object)
-    if all_arrays:
-        return lengths, np.concatenate(parts)
-    return lengths, np.fromiter(chain.from_iterable(parts), dtype=object, count=int(lengths.sum()))
-
-
-class _ColumnPlan:
-    """What FieldEncoder learned about one input column."""
-
-    def __init__(self, column, kind, encoding=None, max_len=1, delimiter=None, target=None):
-        self.column = column
-        self.kind = kind  # "categorical", "numeric" or "sequence"
-        self.encoding = encoding  # "scale" or "log_bucket" for numeric columns
-        self.max_len = max_len
-        # max_len=None: the longest sequence seen in fit, over every batch of a table source.
-        self.inferred_max_len = kind == "sequence" and max_len is None
-        self.delimiter = delimiter
-        self.target = target
-        self.vocabulary = None
-        self.mean = 0.0
-        self.scale = 1.0
-
-    @property
-    def field(self):
-        if self.kind == "numeric" and self.encoding == "scale":
-            return Field(self.column, "numeric")
-        kind = "categorical" if self.kind == "numeric" else self.kind
-        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target)
-
-    def transform(self, series):
-        if self.kind == "numeric":
-            values = _as_float(series, self.column)
-            if self.encoding == "scale":
-                return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale)
-            return self.vocabulary.encode(_log_bucket(values), self.column)
-        if self.kind == "categorical":
-            return self.vocabulary.encode(series, self.column)
-        lengths, flat = _split_cells(series, self.delimiter, self.column)
-        n = len(lengths)
-        starts = np.cumsum(lengths) - lengths
-        positions = np.arange(len(flat)) - np.repeat(starts, lengths)
-        rows = np.repeat(np.arange(n), lengths)
-        keep = positions < self.max_len  # truncation keeps the first max_len tokens
-        out = np.full((n, self.max_len), PAD_INDEX, dtype=np.int64)
-        out[rows[keep], positions[keep]] = self.vocabulary.encode(flat[keep], self.column)
-        return out
-
-
-class _Moments:
-    """Count, mean and sum of squared deviations of a numeric column, merged batch by batch (Chan et al.)."""
-
-    def __init__(self):
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
-
-    def add(self, present):
-        n = len(present)
-        if n == 0:
-            return
-        mean = float(present.mean())
-        m2 = float(((present - mean) ** 2).sum())
-        if self.n == 0:
-            self.n, self.mean, self.m2 = n, mean, m2
-            return
-        total = self.n + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta**2 * self.n * n / total
-        self.n = total
-
-
-def _merge_counts(counts, more):
-    """Sum two value-count Series by value (Python equality, as the vocabulary matches)."""
-    if counts is None:
-        return more
-    return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
-
-
-def _count_values(plans, frames):
-    """Value counts of every indexed column, and scaling of numeric ones, over all ``frames``.
-
-    One frame is the in-memory fit; several are the record batches of a table
-    source, read one at a time. Only the counts are kept, so memory follows the
-    number of distinct values, not of rows.
-    """
-    counts, moments, n_rows = {}, {}, 0
-    for frame in frames:
-        n_rows += len(frame)
-        for plan in plans:
-            series = frame[plan.column]
-            if plan.kind == "categorical":
-                counts[plan.column] = _merge_counts(counts.get(plan.column), _value_counts(series, plan.column))
-            elif plan.kind == "numeric":
-                values = _as_float(series, plan.column)
-                present = values[~np.isnan(values)]
-                if plan.encoding == "scale":
-                    moments.setdefault(plan.column, _Moments()).add(present)
-                else:
-                    buckets = pd.Series(_log_bucket(present).astype(np.int64)).value_counts(sort=False)
-                    counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
-            else:
-                lengths, flat = _split_cells(series, plan.delimiter, plan.column)
-                if plan.inferred_max_len:
-                    plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
-                tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
-                counts[plan.column] = _merge_counts(counts.get(plan.column), tokens)
-    for plan in plans:
-        if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:
-            stats = moments[plan.column]
-            if stats.n:
-                plan.mean = stats.mean
-                std = float(np.sqrt(stats.m2 / stats.n))
-                plan.scale = std if np.isfinite(std) and std > 0 else 1.0
-    return counts, n_rows
-
 
 
 class FieldEncoder(TransformerMixin, BaseEstimator):
@@ -625,38 +330,22 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             raise ValueError(f"y={y!r} is not a column of the table (columns: {dataset.schema.names[:20]}).")
         return iter_frames(dataset, [c for c in dataset.schema.names if c != y]), y
 
+    _parameter_constraints = {
+        "categorical": "no_validation",  # column lists: checked against X when the columns are planned
+        "numeric": "no_validation",
+        "sequence": "no_validation",
+        "numeric_encoding": [StrOptions(set(_NUMERIC_ENCODINGS))],
+        "min_frequency": [None, interval(Integral, 1, None, "left"), interval(Real, 0, 1, "neither")],
+        "max_categories": [None, positive(Integral)],
+        "handle_unknown": [StrOptions({"oov", "error"})],
+        "encoded_missing_value": [StrOptions({"own", "oov"})],
+        "max_len": [None, positive(Integral)],
+        "delimiter": [NonEmptyString()],
+        "dtype": [FloatDtype()],
+    }
+
     def _check_params(self):
-        if self.numeric_encoding not in _NUMERIC_ENCODINGS:
-            raise ValueError(
-                f"numeric_encoding must be one of {_NUMERIC_ENCODINGS}, got {self.numeric_encoding!r}."
-            )
-        mf = self.min_frequency
-        if mf is not None:
-            if _is_int(mf):
-                if mf < 1:
-                    raise ValueError(f"min_frequency as an int must be >= 1, got {mf}.")
-            elif not (isinstance(mf, numbers.Real) and not isinstance(mf, (bool, np.bool_)) and 0 < mf < 1):
-                raise ValueError(
-                    "min_frequency must be None, an int >= 1 (a count) or a float in (0, 1) "
-                    f"(a fraction of the rows), got {mf!r}."
-                )
-        mc = self.max_categories
-        if mc is not None and not (_is_int(mc) and mc >= 1):
-            raise ValueError(f"max_categories must be None or an int >= 1, got {mc!r}.")
-        if self.handle_unknown not in ("oov", "error"):
-            raise ValueError(f"handle_unknown must be 'oov' or 'error', got {self.handle_unknown!r}.")
-        if self.encoded_missing_value not in ("own", "oov"):
-            raise ValueError(
-                f"encoded_missing_value must be 'own' or 'oov', got {self.encoded_missing_value!r}."
-            )
-        _check_max_len(self.max_len, "max_len")
-        _check_delimiter(self.delimiter, "delimiter")
-        try:
-            dtype = None if self.dtype is None else np.dtype(self.dtype)
-        except TypeError:
-            dtype = None
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be np.float32 or np.float64, got {self.dtype!r}.")
+        self._validate_params()
 
     def _frame(self, X):
         """``X`` as a DataFrame, its column names, and whether they are real names."""
@@ -947,62 +636,3 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             else:
                 names.append(name)
         return np.asarray(names, dtype=object)
-
-
-def _name_list(value, param):
-    """The column names a categorical/numeric/sequence parameter lists (a dict lists its keys)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        raise ValueError(
-            f"{param} must be a list of column names, got the string {value!r}; use {param}=[{value!r}]."
-        )
-    try:
-        return list(value)
-    except TypeError:
-        raise ValueError(f"{param} must be None, a list of column names or a dict, got {value!r}.") from None
-
-
-def _check_max_len(value, param):
-    if value is not None and not (_is_int(value) and value >= 1):
-        raise ValueError(f"{param} must be None or an int >= 1, got {value!r}.")
-
-
-def _check_delimiter(value, param):
-    if not (isinstance(value, str) and value):
-        raise ValueError(f"{param} must be a non-empty string, got {value!r}.")
-
-
-def _list_cells(series):
-    """For each non-missing cell of an object column, whether it is a list, tuple or array."""
-    cells = series.to_numpy(dtype=object)
-    present = cells[~pd.isna(cells)] if len(cells) else cells
-    return np.fromiter((isinstance(v, _LIST_TYPES) for v in present), dtype=bool, count=len(present))
-
-
-def _infer_kind(series, column):
-    """The field kind a column's dtype implies."""
-    dtype = series.dtype
-    if is_complex_dtype(dtype):
-        raise ValueError(f"Complex data not supported: column {column!r} has dtype {dtype}.")
-    if isinstance(dtype, CategoricalDtype) or is_bool_dtype(dtype) or is_integer_dtype(dtype):
-        return "categorical"
-    if is_float_dtype(dtype):
-        return "numeric"
-    if is_object_dtype(dtype):
-        is_list = _list_cells(series)
-        if len(is_list) and is_list.all():
-            return "sequence"
-        if is_list.any():
-            raise ValueError(
-                f"Column {column!r} mixes list-like cells with scalars. Pass it in "
-                "sequence=[...] (strings are then split on the delimiter) or clean it."
-            )
-        return "categorical"
-    if is_string_dtype(dtype):
-        return "categorical"
-    raise ValueError(
-        f"Cannot infer how to encode column {column!r} of dtype {dtype}. Pass it in "
-        "categorical=[...] to use each distinct value as a category, or convert it "
-        "(e.g. datetimes to numeric features)."
-    )

@@ -35,10 +35,6 @@ def open_table_source(X):
     return ds.dataset(str(path), format="parquet")
 
 
-def source_columns(dataset) -> list[str]:
-    return list(dataset.schema.names)
-
-
 def check_columns(dataset, columns, what: str) -> None:
     """Raise a ValueError naming the ``columns`` that the table lacks."""
     missing = [c for c in columns if c not in set(dataset.schema.names)]

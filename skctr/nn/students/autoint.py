@@ -1,24 +1,25 @@
 """AutoInt / AutoInt+: multi-head self-attention over the fields, plus an optional DNN."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from ..interactions import MultiHeadAttention
 from ..layers import MLPBlock, xavier_init
 from .base import StudentNetwork
 from .registry import register_student
 
 
-class MultiHeadSelfAttention(nn.Module):
+class MultiHeadSelfAttention(MultiHeadAttention):
     """One interacting layer: self-attention across fields, residual, [LayerNorm], ReLU.
 
     Reads (B, F, input_dim) and returns (B, F, attention_dim). The attention
-    width is split into ``num_heads`` contiguous chunks of ``attention_dim //
-    num_heads``; each head attends over the F fields and the heads are
-    concatenated back in order.
+    (:class:`~skctr.nn.interactions.MultiHeadAttention` of the fields over
+    themselves, bias-free projections) splits the width into ``num_heads``
+    contiguous chunks of ``attention_dim // num_heads``; each head attends
+    over the F fields and the heads are concatenated back in order.
     """
 
     def __init__(
@@ -33,34 +34,14 @@ class MultiHeadSelfAttention(nn.Module):
         layer_norm: bool = False,
         dropout: float = 0.0,
     ):
-        super().__init__()
-        if attention_dim % num_heads:
-            raise ValueError(f"attention_dim={attention_dim} must be divisible by num_heads={num_heads}.")
-        self.num_heads = num_heads
-        self.head_dim = attention_dim // num_heads
-        self.scale = math.sqrt(self.head_dim) if use_scale else None
-        self.W_q = nn.Linear(input_dim, attention_dim, bias=False)
-        self.W_k = nn.Linear(input_dim, attention_dim, bias=False)
-        self.W_v = nn.Linear(input_dim, attention_dim, bias=False)
+        super().__init__(input_dim, attention_dim, num_heads, bias=False, use_scale=use_scale, dropout=dropout)
         self.use_residual = use_residual
         project = use_residual and (residual_projection or input_dim != attention_dim)
         self.W_res = nn.Linear(input_dim, attention_dim, bias=False) if project else None
         self.layer_norm = nn.LayerNorm(attention_dim) if layer_norm else None
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, fields, _ = x.shape
-        return x.reshape(batch, fields, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, F, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        query, key, value = self._heads(self.W_q(x)), self._heads(self.W_k(x)), self._heads(self.W_v(x))
-        scores = query @ key.transpose(-1, -2)  # (B, H, F, F)
-        if self.scale is not None:
-            scores = scores / self.scale
-        weights = scores.softmax(dim=-1)
-        if self.dropout is not None:
-            weights = self.dropout(weights)
-        out = (weights @ value).transpose(1, 2).flatten(2)  # (B, F, attention_dim)
+        out = super().forward(x, x)
         if self.use_residual:
             out = out + (self.W_res(x) if self.W_res is not None else x)
         if self.layer_norm is not None:

@@ -51,7 +51,7 @@ class DeepFMStudent(WideDeepStudent):
     Deviations: (1) a student sees only the field embedding ``E``, not the
     raw ids, so the first-order term cannot be the per-id weights of an FM;
     as in KDEF's Backbone students it is a dense ``Linear(F * D -> 1)`` on
-    ``flatten(E)``. (2) TF4CTRv2_DeepFM's FM term is deliberately not
+    ``flatten(E)``, the :class:`~skctr.nn.layers.LinearTerm` of Wide & Deep. (2) TF4CTRv2_DeepFM's FM term is deliberately not
     reproduced: it receives a flattened embedding and ends up summed over
     the batch, one scalar broadcast to every sample (ALGORITHMS.md
     section 2.5). Here the FM term is computed per sample on the stacked

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..interactions import PairwiseDotProduct
 from ..layers import MLPBlock, xavier_init
 from .base import StudentNetwork
 from .dcnv2 import CrossNetV2
@@ -33,16 +34,13 @@ class DotInteraction(nn.Module):
         super().__init__()
         if in_slots < 2:
             raise ValueError(f"The 'dot' module needs at least 2 slots to pair, got {in_slots}.")
-        rows, cols = torch.triu_indices(in_slots, in_slots, offset=1)
-        self.register_buffer("_rows", rows, persistent=False)
-        self.register_buffer("_cols", cols, persistent=False)
+        self.dots = PairwiseDotProduct(in_slots)
         width = out_slots * embedding_dim
-        self.mlp = MLPBlock(rows.numel(), (width,), width)
+        self.mlp = MLPBlock(self.dots.output_dim, (width,), width)
         self.out_shape = (out_slots, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gram = torch.bmm(x, x.transpose(1, 2))
-        return self.mlp(gram[:, self._rows, self._cols]).reshape(x.shape[0], *self.out_shape)
+        return self.mlp(self.dots(x)).reshape(x.shape[0], *self.out_shape)
 
 
 class SelfAttentionInteraction(nn.Module):

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import MLPBlock, xavier_init
 from ..embedding import SequenceEmbedding
+from ..interactions import MultiHeadAttention, PairwiseDotProduct
+from ..layers import MLPBlock, xavier_init
 from .base import StudentNetwork
 from .dcnv2 import CrossNetV2
 from .registry import register_student
@@ -47,34 +48,25 @@ def most_recent(items: torch.Tensor, mask: torch.Tensor, k: int, newest_first: b
     return torch.bmm(pick.to(items.dtype), items)
 
 
-class MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention with ``num_heads`` heads, a key padding mask and optional RoPE.
+class RotaryAttention(MultiHeadAttention):
+    """Scaled dot-product attention with ``num_heads`` heads, a key padding mask, optional RoPE and an output Linear.
 
     ``forward(query (B, Tq, d), context (B, Tk, d), key_mask (B, Tk) bool, positions=None)``;
     ``positions = (query_positions (Tq,), key_positions (Tk,))`` rotates queries and keys.
-    Every query row must see at least one True key.
+    Every query row must see at least one True key. The projections have biases.
     """
 
     def __init__(self, dim: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.query = nn.Linear(dim, dim)
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
-        self.output = nn.Linear(dim, dim)
+        super().__init__(dim, dim, num_heads)
+        self.W_o = nn.Linear(dim, dim)
         xavier_init(self)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, d = x.shape
-        return x.view(B, T, self.num_heads, d // self.num_heads).transpose(1, 2)
-
     def forward(self, query, context, key_mask, positions=None):
-        q, k, v = self._heads(self.query(query)), self._heads(self.key(context)), self._heads(self.value(context))
+        q, k, v = self.project(query, context)
         if positions is not None:
+            # Per head, between the projection and the scores: RoPE acts on the query-key products only.
             q, k = rotate(q, positions[0]), rotate(k, positions[1])
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :])
-        B, _, T, _ = out.shape
-        return self.output(out.transpose(1, 2).reshape(B, T, -1))
+        return self.W_o(self.attend(q, k, v, key_mask))
 
 
 class Gating(nn.Module):
@@ -105,7 +97,7 @@ class CrossArch(nn.Module):
         if num_pma:
             self.pma_queries = nn.Parameter(torch.empty(num_pma, dim))
             nn.init.xavier_normal_(self.pma_queries)
-            self.pma = MultiHeadAttention(dim, num_heads)
+            self.pma = RotaryAttention(dim, num_heads)
         else:
             self.pma_queries, self.pma = None, None
         self.s_gate = Gating(num_cls + num_pma + num_recent, dim)
@@ -131,17 +123,15 @@ class InteractionArch(nn.Module):
         total = num_tokens + num_summary
         self.num_tokens, self.dim = num_tokens, dim
         self.cross = CrossNetV2(total * dim, num_cross_layers) if num_cross_layers else None
-        rows, cols = torch.triu_indices(total, total, offset=1)
-        self.register_buffer("pair_rows", rows, persistent=False)
-        self.register_buffer("pair_cols", cols, persistent=False)
+        self.dots = PairwiseDotProduct(total)
         width = num_tokens * dim
-        in_dim = rows.numel() + (total * dim if self.cross is not None else 0)
+        in_dim = self.dots.output_dim + (total * dim if self.cross is not None else 0)
         self.mlp = MLPBlock(in_dim, (width,), width)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, s_sum: torch.Tensor) -> torch.Tensor:
         tokens = torch.cat([x, s_sum], dim=1)
-        dots = torch.bmm(tokens, tokens.transpose(1, 2))[:, self.pair_rows, self.pair_cols]
+        dots = self.dots(tokens)
         parts = [dots] if self.cross is None else [self.cross(tokens.flatten(1)), dots]
         update = self.mlp(torch.cat(parts, dim=1)).view(-1, self.num_tokens, self.dim)
         return self.norm(x + update)
@@ -155,7 +145,7 @@ class SequenceArch(nn.Module):
         self.dim = dim
         self.pffn = nn.Linear(num_summary * dim, dim * dim)
         xavier_init(self.pffn)
-        self.attention = MultiHeadAttention(dim, num_heads)
+        self.attention = RotaryAttention(dim, num_heads)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x_sum, s, mask, positions):

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from ..interactions import PairwiseDotProduct
 from ..layers import MLPBlock
 from .base import StudentNetwork
 from .registry import register_student
@@ -51,17 +51,11 @@ class PNNStudent(StudentNetwork):
         batch_norm: bool = True,
     ):
         super().__init__()
-        rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
-        self.register_buffer("_rows", rows, persistent=False)
-        self.register_buffer("_cols", cols, persistent=False)
-        input_dim = num_fields * embedding_dim + rows.numel()
+        #: ``<E_i, E_j>`` for i < j, row-major: (B, F, D) -> (B, F (F - 1) / 2).
+        self.inner_products = PairwiseDotProduct(num_fields)
+        input_dim = num_fields * embedding_dim + self.inner_products.output_dim
         self.mlp = MLPBlock(input_dim, hidden_units, 1, dropout=dropout, batch_norm=batch_norm)
         self.hidden_dim = self.mlp.hidden_dim
-
-    def inner_products(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``<E_i, E_j>`` for i < j, row-major: shape (B, F (F - 1) / 2)."""
-        gram = torch.bmm(embeddings, embeddings.transpose(1, 2))
-        return gram[:, self._rows, self._cols]
 
     def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
         x = torch.cat([embeddings.flatten(1), self.inner_products(embeddings)], dim=1)

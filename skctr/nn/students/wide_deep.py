@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from ..layers import MLPBlock, xavier_init
+from ..layers import LinearTerm, MLPBlock, xavier_init
 from .base import StudentNetwork
 from .registry import register_student
 
@@ -41,7 +40,7 @@ class WideDeepStudent(StudentNetwork):
     Deviation: a student sees only the field embedding ``E``, not the raw
     ids, so the wide part cannot be FuxiCTR's per-id logistic regression
     (nor cross-product features). As in KDEF's Backbone it is a dense
-    ``Linear(F * D -> 1)`` on ``flatten(E)``.
+    ``Linear(F * D -> 1)`` on ``flatten(E)`` (:class:`~skctr.nn.layers.LinearTerm`).
     """
 
     def __init__(
@@ -56,15 +55,15 @@ class WideDeepStudent(StudentNetwork):
     ):
         super().__init__()
         width = num_fields * embedding_dim
-        self.linear = nn.Linear(width, 1, bias=linear_bias)
+        self.linear = LinearTerm(num_fields, embedding_dim, bias=linear_bias)
         self.mlp = MLPBlock(width, hidden_units, 1, dropout=dropout, batch_norm=batch_norm) if len(hidden_units) else None
+        # After the MLP is built: the order of the random draws fixes what a seeded build gets.
         xavier_init(self.linear)
         self.hidden_dim = 1 + (self.mlp.hidden_dim if self.mlp is not None else 0)
 
     def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
-        flat = embeddings.flatten(1)
-        logit = hidden = self.linear(flat)
+        logit = hidden = self.linear(embeddings)
         if self.mlp is not None:
-            deep_logit, deep_hidden = self.mlp.forward_hidden(flat)
+            deep_logit, deep_hidden = self.mlp.forward_hidden(embeddings.flatten(1))
             logit, hidden = logit + deep_logit, torch.cat([hidden, deep_hidden], dim=1)
         return logit.squeeze(-1), hidden

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers import MLPBlock, xavier_init
+from ..layers import LinearTerm, MLPBlock, xavier_init
 from .base import StudentNetwork
 from .registry import register_student
 
@@ -116,8 +116,8 @@ class XDeepFMStudent(StudentNetwork):
     Deviation: a student sees only the field embedding ``E``, not the raw
     ids, so the "LR" term cannot be FuxiCTR's per-id logistic regression
     (a 1-dim embedding per id). As in KDEF's Backbone it is a dense
-    ``Linear(F * D -> 1)`` on ``flatten(E)``, a linear function of the
-    shared embedding rather than a separate weight per id.
+    ``Linear(F * D -> 1)`` on ``flatten(E)`` (:class:`~skctr.nn.layers.LinearTerm`),
+    a linear function of the shared embedding rather than a separate weight per id.
     """
 
     def __init__(
@@ -133,19 +133,19 @@ class XDeepFMStudent(StudentNetwork):
     ):
         super().__init__()
         width = num_fields * embedding_dim
-        self.linear = nn.Linear(width, 1, bias=linear_bias)
+        self.linear = LinearTerm(num_fields, embedding_dim, bias=linear_bias)
         self.cin = CompressedInteractionNetwork(num_fields, cin_hidden_units, 1)
         self.mlp = MLPBlock(width, hidden_units, 1, dropout=dropout, batch_norm=batch_norm) if len(hidden_units) else None
+        # After the CIN and the MLP are built: the order of the random draws fixes what a seeded build gets.
         xavier_init(self.linear)
         self.hidden_dim = 1 + self.cin.hidden_dim + (self.mlp.hidden_dim if self.mlp is not None else 0)
 
     def forward_hidden(self, embeddings: torch.Tensor, sequences=None):
-        flat = embeddings.flatten(1)
-        linear = self.linear(flat)
+        linear = self.linear(embeddings)
         cin_logit, pooled = self.cin.forward_hidden(embeddings)
         logit, hidden = linear + cin_logit, [linear, pooled]
         if self.mlp is not None:
-            mlp_logit, mlp_hidden = self.mlp.forward_hidden(flat)
+            mlp_logit, mlp_hidden = self.mlp.forward_hidden(embeddings.flatten(1))
             logit = logit + mlp_logit
             hidden.append(mlp_hidden)
         return logit.squeeze(-1), torch.cat(hidden, dim=1)

@@ -1,0 +1,57 @@
+"""Numpydoc for the parameters every estimator shares, written from each class's own signature."""
+from __future__ import annotations
+
+import inspect
+
+#: Description of each shared parameter; the type line and the default come from the class's signature.
+SHARED_PARAMETERS = {
+    "embedding_dim": ("int", "Width of every field embedding."),
+    "hidden_units": ("sequence of int", "Hidden layer widths of the MLP networks."),
+    "dropout": ("float", "Dropout rate after each hidden layer."),
+    "batch_norm": ("bool", "Batch normalisation before each hidden activation."),
+    "lr": ("float", """Initial Adam learning rate; divided by 10 (down to 1e-6) after every
+epoch whose validation AUC does not improve."""),
+    "batch_size": ("int", "Rows per training step."),
+    "max_epochs": ("int", "Upper bound on epochs; early stopping usually ends training first."),
+    "patience": ("int", """Stop after this many consecutive epochs without validation-AUC gain;
+the best epoch's weights are restored."""),
+    "embedding_l2": ("float", """Coefficient of ``embedding_l2 / 2 * sum(W**2)`` over the whole
+embedding tables, added to every training step's loss (the CTR
+benchmarks' embedding regulariser; it matters a lot on sparse ids)."""),
+    "valid_size": ("float", """Fraction of the training rows held out, stratified, for early stopping
+when ``fit`` gets no ``eval_set``."""),
+    "calibrate": ("bool", """After training, fit a scale and a shift of the logit (Platt scaling)
+of the prediction and of every member on the validation data. Ranking
+(AUC) is unchanged; logloss improves, since a network early-stopped on
+AUC has trained past its logloss optimum and is overconfident."""),
+    "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
+unpickles and predicts on a CPU-only machine."""),
+    "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through
+``torch.autocast`` (losses and predictions stay float32/float64);
+``"fp16"`` also scales the loss against gradient underflow. Meant for
+CUDA (bf16 on Ampere or newer); it is applied on a CPU too, where it
+is only fast with native bf16 support."""),
+    "random_state": ("int, RandomState or None", """Seeds weight initialisation, dropout, shuffling and the validation
+split. With an int, CPU training is reproducible."""),
+    "verbose": ("int", "0 is silent; 1 prints a table row per epoch and a progress bar."),
+    "callbacks": ("list of skorch callbacks or None", "Extra skorch callbacks, run after the built-in ones."),
+}
+
+
+def shared_parameters_doc(cls) -> str:
+    """The Parameters entries of the shared parameters, in signature order, each with the class's own default."""
+    signature = inspect.signature(cls.__init__)
+    entries = []
+    for name, parameter in signature.parameters.items():
+        if name not in SHARED_PARAMETERS:
+            continue
+        kind, description = SHARED_PARAMETERS[name]
+        body = "\n".join(f"        {line}" for line in description.splitlines())
+        entries.append(f"    {name} : {kind}, default={parameter.default!r}\n{body}")
+    return "\n".join(entries)
+
+
+def fill_doc(cls):
+    """Class decorator: put the shared parameters' documentation where the docstring says ``{core_parameters}``."""
+    cls.__doc__ = cls.__doc__.replace("    {core_parameters}", shared_parameters_doc(cls))
+    return cls

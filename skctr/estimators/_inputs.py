@@ -1,0 +1,266 @@
+"""Everything ``fit`` and ``predict`` accept, turned into the tensors the networks read.
+
+``fit`` takes raw frames, encoded arrays (a FieldEncoder's output) or a
+parquet source, with labels, an optional ``eval_set`` and ``groups``;
+:func:`training_data` makes of them, in one pass, what training needs: the
+learned input layout (:class:`FittedInput`), the training rows (in memory or
+streamed), the validation rows and their groups. :func:`prediction_tensors`
+encodes later input with that layout.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import column_or_1d
+
+from ..fields import FieldSpec, field_spec_of
+from ..preprocessing import FieldEncoder
+from ..preprocessing._source import check_columns, is_table_source, iter_frames, open_table_source
+from ._data import FieldTensors
+from ._stream import FieldStream, stream_labels
+
+
+@dataclass
+class FittedInput:
+    """What ``fit`` learned about its input; the estimator keeps each field as an attribute ending in ``_``."""
+
+    classes: np.ndarray
+    encoder: FieldEncoder | None
+    field_spec: FieldSpec
+    n_features_in: int
+    feature_names_in: np.ndarray | None = None
+
+    def encode_labels(self, y, what: str) -> np.ndarray:
+        """``y`` as 0/1 floats against ``classes``; labels outside them are an error naming ``what``."""
+        y = column_or_1d(y)
+        unknown = ~np.isin(y, self.classes)
+        if unknown.any():
+            raise ValueError(f"{what} labels {np.unique(y[unknown])[:5].tolist()} are not among the classes of y {self.classes.tolist()}.")
+        return np.searchsorted(self.classes, y).astype(np.float32)
+
+    def encode(self, X, owner: str) -> np.ndarray:
+        """Encoded rows of in-memory ``X``: through the fitted encoder, or checked for width when already encoded."""
+        if self.encoder is not None and isinstance(X, pd.DataFrame):
+            return self.encoder.transform(X)
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2-D table of rows, got an array of shape {X.shape}. Reshape your data, e.g. "
+                "X.reshape(1, -1) for a single row."
+            )
+        if X.shape[1] != self.n_features_in:
+            raise ValueError(f"X has {X.shape[1]} features, but {owner} is expecting {self.n_features_in} features as input.")
+        return X if self.encoder is None else self.encoder.transform(X)
+
+    def tensors(self, X, owner: str, y=None) -> FieldTensors:
+        encoded = self.encode(X, owner)
+        if encoded.shape[0] == 0:
+            raise ValueError(f"X is empty: {owner} needs at least one sample to predict.")
+        return FieldTensors.from_array(encoded, self.field_spec, y)
+
+
+@dataclass
+class TrainingData:
+    """The output of :func:`training_data`."""
+
+    input: FittedInput
+    train: FieldTensors | FieldStream
+    valid: FieldTensors
+    valid_groups: np.ndarray | None
+
+
+def training_data(X, y, *, eval_set=None, groups=None, valid_size: float, seed, owner: str) -> TrainingData:
+    """Learn the input layout from ``(X, y)`` and split off the validation rows (``eval_set``, or a holdout)."""
+    if is_table_source(X):
+        return _streamed_training_data(X, y, eval_set, groups, owner)
+    classes, y_encoded = fit_labels(y, owner)
+    fitted, X_encoded = _fit_input(X, classes, owner)
+    if X_encoded.shape[0] != y_encoded.shape[0]:
+        raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+    if eval_set is not None:
+        valid = _eval_set_tensors(eval_set, fitted, owner)
+        train = FieldTensors.from_array(X_encoded, fitted.field_spec, y_encoded)
+        valid_groups = _groups_of_eval_set(groups, eval_set[0])
+    else:
+        train_rows, valid_rows = stratified_holdout(y_encoded, classes, valid_size, seed)
+        train = FieldTensors.from_array(X_encoded[train_rows], fitted.field_spec, y_encoded[train_rows])
+        valid = FieldTensors.from_array(X_encoded[valid_rows], fitted.field_spec, y_encoded[valid_rows])
+        valid_groups = _groups_of_holdout(groups, X, valid_rows)
+    _check_both_classes(valid)
+    return TrainingData(fitted, train, valid, valid_groups)
+
+
+def prediction_tensors(X, fitted: FittedInput, owner: str) -> Iterator[FieldTensors]:
+    """Encoded rows to predict: all of in-memory ``X`` at once, a table source one record batch at a time."""
+    if not is_table_source(X):
+        yield fitted.tensors(X, owner)
+        return
+    dataset = open_table_source(X)
+    columns = None if fitted.feature_names_in is None else list(fitted.feature_names_in)
+    if columns is not None:
+        check_columns(dataset, columns, "X")
+    empty = True
+    for frame in iter_frames(dataset, columns):
+        empty = False
+        yield fitted.tensors(frame, owner)
+    if empty:
+        raise ValueError(f"X is empty: {owner} needs at least one sample to predict.")
+
+
+def fit_labels(y, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two classes of ``y`` and ``y`` as 0/1 floats; anything but two labels without gaps is an error."""
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] == 0:
+        raise ValueError(f"{owner} needs at least one sample; y is empty.")
+    if pd.isna(y).any():
+        raise ValueError(f"y contains missing values (NaN/None) at rows {np.flatnonzero(pd.isna(y))[:5].tolist()}; drop or label them.")
+    target_type = type_of_target(y, input_name="y", raise_unknown=True)
+    if target_type not in ("binary", "multiclass"):
+        raise ValueError(
+            f"{owner} is a binary classifier: y must hold two class labels (e.g. 0/1 clicks), got {target_type} values."
+        )
+    classes = np.unique(y)
+    if len(classes) > 2:
+        raise ValueError(
+            f"Only binary classification is supported: {owner} needs two classes in y, got "
+            f"{len(classes)} classes: {classes[:10].tolist()}."
+        )
+    if len(classes) < 2:
+        raise ValueError(f"{owner} needs two classes in y, got 1 class: {classes.tolist()}.")
+    return classes, np.searchsorted(classes, y).astype(np.float32)
+
+
+def _fit_input(X, classes, owner: str) -> tuple[FittedInput, np.ndarray]:
+    """Encode training input: fit a FieldEncoder on raw input, or take the spec an encoded array carries."""
+    spec = field_spec_of(X)
+    if spec is None:
+        encoder = FieldEncoder()
+        encoded = encoder.fit_transform(X)
+        fitted = FittedInput(classes, encoder, encoder.field_spec_, encoder.n_features_in_,
+                             getattr(encoder, "feature_names_in_", None))
+    else:
+        encoded = np.asarray(X)
+        names = np.asarray(X.columns, dtype=object) if isinstance(X, pd.DataFrame) else None
+        fitted = FittedInput(classes, None, spec, spec.n_columns, names)
+    if encoded.shape[0] == 0:
+        raise ValueError(f"{owner} needs at least one sample; X is empty.")
+    return fitted, encoded
+
+
+def stratified_holdout(y_encoded, classes, valid_size: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``valid_size`` of each class, at least one row of each, so validation AUC is defined."""
+    rng = np.random.RandomState(seed)
+    train_rows, valid_rows = [], []
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(y_encoded == label))
+        if len(rows) < 2:
+            raise ValueError(
+                f"Class {classes[label]!r} has a single sample: it cannot be both trained on and held out "
+                "for validation. Pass eval_set=(X_valid, y_valid) or more data."
+            )
+        n_valid = min(max(1, int(round(valid_size * len(rows)))), len(rows) - 1)
+        valid_rows.append(rows[:n_valid])
+        train_rows.append(rows[n_valid:])
+    return np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(valid_rows))
+
+
+def _eval_set_tensors(eval_set, fitted: FittedInput, owner: str) -> FieldTensors:
+    """The encoded validation rows of ``eval_set``; a table source in it is read whole."""
+    if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
+        raise ValueError("eval_set must be a pair (X_valid, y_valid).")
+    X_valid, y_valid = eval_set
+    if is_table_source(X_valid):
+        X_valid, y_valid = _read_labelled_source(X_valid, y_valid, "eval_set")
+    y_encoded = fitted.encode_labels(y_valid, "eval_set")
+    valid = FieldTensors.from_array(fitted.encode(X_valid, owner), fitted.field_spec, y_encoded)
+    if len(valid) != len(y_encoded):
+        raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_encoded)}.")
+    return valid
+
+
+def _read_labelled_source(source, label, what: str):
+    """A (small) table source read into memory, split into features and the ``label`` column."""
+    dataset = open_table_source(source)
+    if not isinstance(label, str):
+        raise ValueError(f"{what}: with a parquet path or pyarrow Dataset, give the label as its column name.")
+    check_columns(dataset, [label], what)
+    frame = dataset.to_table().to_pandas()
+    return frame.drop(columns=label), frame[label].to_numpy()
+
+
+def _check_both_classes(valid: FieldTensors) -> None:
+    if torch.unique(valid.y).numel() < 2:
+        raise ValueError("The validation data hold a single class; validation AUC needs both. Pass a different eval_set or valid_size.")
+
+
+def _groups_of_eval_set(groups, X_valid) -> np.ndarray | None:
+    """The group of every ``eval_set`` row: ``groups`` must name a column of both X and the eval_set's X."""
+    if groups is None:
+        return None
+    if not isinstance(groups, str):
+        raise ValueError(
+            "With eval_set, pass groups as a column name present in both X and eval_set's X: an array aligned "
+            "with X gives no group for the validation rows."
+        )
+    if is_table_source(X_valid):
+        X_valid = open_table_source(X_valid).to_table(columns=[groups]).to_pandas()
+    return _group_column(X_valid, groups, "eval_set's X")
+
+
+def _groups_of_holdout(groups, X, valid_rows) -> np.ndarray | None:
+    """The group of every held-out row, from a column name of ``X`` or an array aligned with ``X``."""
+    if groups is None:
+        return None
+    if isinstance(groups, str):
+        return _group_column(X, groups, "X")[valid_rows]
+    values = column_or_1d(np.asarray(groups, dtype=object))
+    if len(values) != len(X):
+        raise ValueError(f"groups has {len(values)} entries but X has {len(X)} rows; they must match.")
+    if pd.isna(values).any():
+        raise ValueError("groups contains missing values; give every row a group.")
+    return values[valid_rows]
+
+
+def _group_column(frame, name: str, where: str) -> np.ndarray:
+    if not isinstance(frame, pd.DataFrame) or name not in frame.columns:
+        raise ValueError(
+            f"groups={name!r} is not a column of {where}; pass the name of a DataFrame column (e.g. the "
+            "user id) or an array with the group of every row of X."
+        )
+    return frame[name].to_numpy()
+
+
+def _streamed_training_data(X, y, eval_set, groups, owner: str) -> TrainingData:
+    """Out-of-core input: fit the encoder by streaming, read the validation data, stream the training rows."""
+    dataset = open_table_source(X)
+    if not isinstance(y, str):
+        raise ValueError(
+            "With a parquet path or pyarrow Dataset as X, y must name its label column, "
+            "e.g. fit('train.parquet', y='click')."
+        )
+    check_columns(dataset, [y], "y")
+    if eval_set is None:
+        raise ValueError(
+            "Training from a parquet path or pyarrow Dataset needs eval_set=(X_valid, y_valid) for early stopping: "
+            "a DataFrame and its labels, or a second path and its label column name."
+        )
+    classes, _ = fit_labels(stream_labels(dataset, y), owner)
+    encoder = FieldEncoder().fit(dataset, y=y)
+    fitted = FittedInput(classes, encoder, encoder.field_spec_, encoder.n_features_in_, encoder.feature_names_in_)
+    valid = _eval_set_tensors(eval_set, fitted, owner)
+    _check_both_classes(valid)
+    if groups is not None and not isinstance(groups, str):
+        raise ValueError("With a parquet path or pyarrow Dataset as X, pass groups as a column name of eval_set's X.")
+    valid_groups = _groups_of_eval_set(groups, eval_set[0])
+    features = list(fitted.feature_names_in)
+
+    def encode(frame):
+        labels = fitted.encode_labels(frame[y].to_numpy(), f"Label column {y!r}")
+        return FieldTensors.from_array(encoder.transform(frame[features]), fitted.field_spec, labels)
+
+    return TrainingData(fitted, FieldStream(dataset, features + [y], encode), valid, valid_groups)

@@ -1,0 +1,152 @@
+"""The skorch net that trains every skctr module with the CTR training recipe."""
+from __future__ import annotations
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog, ProgressBar
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
+
+from ..nn import FieldEmbedding
+from ._callbacks import MemberScoring, ReleasingLRScheduler, RestoringEarlyStopping
+from ._data import BatchIterator
+from ._stream import FieldStream, StreamBatchIterator
+
+#: Gradient-norm clipping threshold of the CTR training recipe (FuxiCTR's); without it the first epochs crawl.
+GRADIENT_CLIP_NORM = 10.0
+#: Learning-rate floor when the rate is divided by 10 after each non-improving epoch.
+MIN_LR = 1e-6
+#: An epoch counts as an improvement only if validation AUC rises by more than this.
+IMPROVEMENT_THRESHOLD = 1e-6
+#: ``mixed_precision`` values and the autocast dtype of each.
+MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class CTRNet(NeuralNet):
+    """skorch net running a skctr module with the CTR training recipe.
+
+    Each epoch: shuffled tensor-slice batches, Adam, gradient norm clipped at
+    10, ``embedding_l2 / 2 * sum(W**2)`` over every embedding table added to
+    the training loss, validation AUC/logloss of the prediction and every
+    member recorded, learning rate divided by 10 after each epoch without a
+    validation-AUC gain, stop after ``patience`` such epochs in a row, best
+    weights restored. With ``mixed_precision`` the forward passes run under
+    ``torch.autocast`` in that dtype (losses in float32), and fp16 training
+    scales the loss with a ``GradScaler``, unscaling before gradient clipping.
+    """
+
+    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None,
+                 shard=(0, 1), **kwargs):
+        # The loss is the module's own (``module.loss``), so skorch gets no criterion.
+        super().__init__(module, None, *args, **kwargs)
+        self.member_names = member_names
+        self.embedding_l2 = embedding_l2
+        self.patience = patience
+        self.mixed_precision = mixed_precision
+        self.shard = shard
+
+    def initialize_criterion(self):
+        self.criterion_ = None
+        return self
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.shard[1] > 1:
+            # Data-parallel training: DistributedDataParallel broadcasts rank 0's initial weights and
+            # all-reduces (averages) gradients during backward. The estimator unwraps it after fit.
+            # DDP wants the module on its device already; skorch would move it only after this method.
+            device = torch.device(self.device)
+            device_ids = None
+            if device.type == "cuda":
+                device_ids = [torch.cuda.current_device() if device.index is None else device.index]
+            self.module_ = torch.nn.parallel.DistributedDataParallel(self.module_.to(device), device_ids=device_ids)
+        return self
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The skctr module, inside its DistributedDataParallel wrapper or not."""
+        return getattr(self.module_, "module", self.module_)
+
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_scoring", MemberScoring(list(self.member_names))),
+            (
+                "lr_plateau",
+                ReleasingLRScheduler(
+                    policy="ReduceLROnPlateau",
+                    monitor="valid_auc",
+                    mode="max",
+                    factor=0.1,
+                    patience=0,
+                    threshold=IMPROVEMENT_THRESHOLD,
+                    threshold_mode="abs",
+                    min_lr=MIN_LR,
+                ),
+            ),
+            (
+                "early_stopping",
+                RestoringEarlyStopping(
+                    monitor="valid_auc",
+                    lower_is_better=False,
+                    patience=self.patience,
+                    threshold=IMPROVEMENT_THRESHOLD,
+                    threshold_mode="abs",
+                    load_best=True,
+                ),
+            ),
+            ("gradient_clipping", GradientNormClipping(GRADIENT_CLIP_NORM)),
+            ("print_log", PrintLog()),
+        ]
+        if self.verbose:
+            callbacks.insert(-1, ("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_iterator(self, dataset, training=False):
+        # Validation is not sharded: every process scores the whole set, so early stopping agrees.
+        shard = self.shard if training else (0, 1)
+        iterator = StreamBatchIterator if isinstance(dataset, FieldStream) else BatchIterator
+        return iterator(dataset, self.batch_size, shuffle=training, device=self.device, shard=shard)
+
+    def infer(self, x, **fit_params):
+        if self.mixed_precision is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=MIXED_PRECISION[self.mixed_precision]):
+            output = super().infer(x, **fit_params)
+        # Losses, calibration and metrics read float32, whatever the layers computed in.
+        return tuple(t.float() for t in output)
+
+    def train_step(self, batch, **fit_params):
+        if self.mixed_precision != "fp16":
+            return super().train_step(batch, **fit_params)
+        # fp16 gradients underflow without loss scaling; skorch's closure-based optimizer step cannot
+        # host a GradScaler, so the step is spelled out here.
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        self._zero_grad_optimizer()
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.grad_scaler_.scale(loss).backward()
+        self.grad_scaler_.unscale_(self.optimizer_)  # clipping callbacks must see the true gradients
+        self.notify(
+            "on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch, training=True
+        )
+        self.grad_scaler_.step(self.optimizer_)
+        self.grad_scaler_.update()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def on_train_end(self, net, **kwargs):
+        # The scaler's state lives on the training device and only matters within one fit.
+        self.grad_scaler_ = None
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self.network.loss(y_pred, y_true)
+        if training and self.embedding_l2:
+            penalty = sum(m.l2_penalty() for m in self.module_.modules() if isinstance(m, FieldEmbedding))
+            loss = loss + self.embedding_l2 * penalty
+        return loss

@@ -1,0 +1,163 @@
+"""Value primitives of FieldEncoder: vocabularies, value counts merged across record batches, moments."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    CategoricalDtype,
+    is_bool_dtype,
+    is_float_dtype,
+    is_integer_dtype,
+    is_object_dtype,
+)
+
+from ._columns import _as_float, _examples, _log_bucket, _split_cells
+from ..fields import FIRST_VALUE_INDEX, OOV_INDEX
+
+
+class _Vocabulary:
+    """Kept values of one categorical field and how to look values up in it."""
+
+    def __init__(self, index, seen, missing_code):
+        self.index = index  # kept values; position i has embedding index i + 3
+        self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
+        self.missing_code = missing_code
+
+    @property
+    def size(self):
+        return FIRST_VALUE_INDEX + len(self.index)
+
+    def encode(self, values, column):
+        """Embedding indices of ``values`` (a 1-D array, Series or Index)."""
+        try:
+            # Factorize once so each distinct value is looked up once; NA gets code -1.
+            codes, uniques = pd.factorize(values)
+        except TypeError as exc:
+            raise TypeError(
+                f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
+                "hashable. Pass list-valued columns in sequence=[...]."
+            ) from None
+        found = _positions(self.index, uniques)
+        if self.seen is not None:
+            unseen = (found < 0) & (_positions(self.seen, uniques) < 0)
+            if unseen.any():
+                raise ValueError(
+                    f"Found values in column {column!r} that were not seen in fit, e.g. "
+                    f"{_examples(np.asarray(uniques, dtype=object)[unseen])}. Pass "
+                    "handle_unknown='oov' to map them to the out-of-vocabulary index instead."
+                )
+        per_unique = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
+        return np.append(per_unique, self.missing_code)[codes]
+
+
+def _positions(index, uniques):
+    """Position of each of ``uniques`` (distinct, non-missing) in ``index``, -1 if absent."""
+    if len(uniques) == 0:
+        return np.empty(0, dtype=np.intp)
+    if isinstance(uniques.dtype, CategoricalDtype):
+        uniques = uniques.categories.take(uniques.codes)
+    uniques = pd.Index(uniques)
+    if is_object_dtype(uniques.dtype):
+        uniques = uniques.infer_objects()  # e.g. Python ints from lists: use the fast path
+    loose = [is_object_dtype(d) or is_bool_dtype(d) for d in (index.dtype, uniques.dtype)]
+    if not any(loose):
+        return index.get_indexer(uniques)
+    # pandas declines to compare e.g. bools with ints; a dict matches as Python does.
+    table = dict(zip(index.tolist(), range(len(index))))
+    return np.fromiter((table.get(v, -1) for v in np.asarray(uniques, dtype=object).tolist()),
+                       dtype=np.intp, count=len(uniques))
+
+
+def _value_counts(series, column):
+    """Distinct non-missing values of a column and their counts."""
+    if isinstance(series.dtype, CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+        present = counts > 0  # unused categories are not training data
+        return pd.Series(counts[present], index=series.cat.categories[present])
+    try:
+        return series.value_counts(dropna=True, sort=False)
+    except TypeError as exc:
+        raise TypeError(
+            f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
+            "hashable. Pass list-valued columns in sequence=[...]."
+        ) from None
+
+
+def _plain_index(index):
+    """A lookup index matching values by Python equality, with a numpy dtype where possible."""
+    dtype = index.dtype
+    if is_bool_dtype(dtype):
+        # A bool index matches only bools; an object one also matches 1 and 0, as Python does.
+        return pd.Index(index.to_numpy(dtype=object), dtype=object)
+    nullable = isinstance(dtype, pd.api.extensions.ExtensionDtype)
+    if nullable and (is_integer_dtype(dtype) or is_float_dtype(dtype)):
+        return pd.Index(index.to_numpy(dtype=dtype.numpy_dtype))
+    return pd.Index(index, name=None)
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations of a numeric column, merged batch by batch (Chan et al.)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, present):
+        n = len(present)
+        if n == 0:
+            return
+        mean = float(present.mean())
+        m2 = float(((present - mean) ** 2).sum())
+        if self.n == 0:
+            self.n, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.n * n / total
+        self.n = total
+
+
+def _merge_counts(counts, more):
+    """Sum two value-count Series by value (Python equality, as the vocabulary matches)."""
+    if counts is None:
+        return more
+    return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
+
+
+def _count_values(plans, frames):
+    """Value counts of every indexed column, and scaling of numeric ones, over all ``frames``.
+
+    One frame is the in-memory fit; several are the record batches of a table
+    source, read one at a time. Only the counts are kept, so memory follows the
+    number of distinct values, not of rows.
+    """
+    counts, moments, n_rows = {}, {}, 0
+    for frame in frames:
+        n_rows += len(frame)
+        for plan in plans:
+            series = frame[plan.column]
+            if plan.kind == "categorical":
+                counts[plan.column] = _merge_counts(counts.get(plan.column), _value_counts(series, plan.column))
+            elif plan.kind == "numeric":
+                values = _as_float(series, plan.column)
+                present = values[~np.isnan(values)]
+                if plan.encoding == "scale":
+                    moments.setdefault(plan.column, _Moments()).add(present)
+                else:
+                    buckets = pd.Series(_log_bucket(present).astype(np.int64)).value_counts(sort=False)
+                    counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
+            else:
+                lengths, flat = _split_cells(series, plan.delimiter, plan.column)
+                if plan.inferred_max_len:
+                    plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
+                tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
+                counts[plan.column] = _merge_counts(counts.get(plan.column), tokens)
+    for plan in plans:
+        if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:
+            stats = moments[plan.column]
+            if stats.n:
+                plan.mean = stats.mean
+                std = float(np.sqrt(stats.m2 / stats.n))
+                plan.scale = std if np.isfinite(std) and std > 0 else 1.0
+    return counts, n_rows
