@@ -1,6 +1,7 @@
 """CETNet's KL term: the paper's sum over samples against the batch mean, over its grid of weights; embedding parity.
 
 Usage: python benchmarks/cetnet_kl.py --dataset frappe [--seeds 0 1 2] [--threads 1] [--output PAGE]
+       python benchmarks/cetnet_kl.py --dataset frappe --merge a.md b.md (runs split across processes)
 The paper writes L_kl as a sum over the samples while its BCE terms are means; ``kl_reduction`` offers both.
 Every (reduction, kl_weight) of the paper's grid {0.1, 0.5, 1} is fitted with default parameters otherwise, early
 stopping on the validation split, figures on the test split. ``parity`` is CETNet with two tables of 8 (half the
@@ -82,10 +83,15 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=None, help="Frappe: the first ROWS training rows (smoke runs)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=None)
+    parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports into --output; fit nothing")
     args = parser.parse_args(argv)
+    output = Path(args.output or ROOT / "docs" / f"cetnet_kl_{args.dataset}.md")
+    if args.merge:
+        write_report([row for path in args.merge for row in read_json_rows(path)], output, args.dataset)
+        print(f"wrote {output}")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
-    output = Path(args.output or ROOT / "docs" / f"cetnet_kl_{args.dataset}.md")
     rows = read_json_rows(output) if output.exists() else []
     done = {(r["config"], r["seed"]) for r in rows}
     splits, groups = load(args.dataset, Path(args.data))
