@@ -105,7 +105,7 @@ def write_report(rows, path, n_train):
         )
     lines += [
         "",
-        "Anchors (../shared/reference/ANCHORS.md): best published deep model on Frappe_x1 FinalMLP 0.9861 AUC,",
+        "Published anchors (BARS, the FINAL and FinalMLP papers): best published deep model on Frappe_x1 FinalMLP 0.9861 AUC,",
         "FINAL 2B 0.9857 / 0.1311; plain DNN 0.9833-0.9842; tuned LightGBM on this local data 0.9868 / 0.1229.",
         "",
         "Raw rows (JSON):",

@@ -23,7 +23,7 @@ class FINALClassifier(CTRClassifierBase):
 
     Block 1 reads the field-gated embedding, block 2 the raw one; the
     prediction is sigmoid of the mean of their logits, and each block is also
-    trained towards that detached prediction (ALGORITHMS.md §3.4). With
+    trained towards that detached prediction (docs/algorithms.md, "FINAL"). With
     ``blocks=1`` it is FINAL 1B with a plain BCE loss. The defaults
     ``hidden_units=(400, 400)``, ``dropout=0.1`` and ``embedding_l2=0.1`` are
     the tuned BARS FINAL 2B settings on Frappe.

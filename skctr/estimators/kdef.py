@@ -30,7 +30,7 @@ class KDEFClassifier(CTRClassifierBase):
     the students' batch soft-accuracy for distillation (weaker students are
     taught more), a softmax over peers' scores for mutual learning (students
     learn more from better peers). All weights are derived, so the framework
-    has no loss coefficients to tune. See ALGORITHMS.md §1 and the KDEF paper.
+    has no loss coefficients to tune. See docs/algorithms.md ("KDEF") and the KDEF paper.
 
     Parameters
     ----------

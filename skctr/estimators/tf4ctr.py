@@ -22,7 +22,7 @@ class TF4CTRClassifier(CTRClassifierBase):
     loss (``alpha``, ``c``, ``gamma``) up-weights easy samples for the simple
     encoder and hard ones for the complex encoder; the dynamic fusion module
     combines their outputs. The loss is the BCE of the fused prediction plus the
-    twin focus loss (ALGORITHMS.md §2, the TF4CTR paper).
+    twin focus loss (the TF4CTR paper; docs/algorithms.md, "TF4CTR").
 
     Parameters
     ----------

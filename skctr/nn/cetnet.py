@@ -1,4 +1,4 @@
-"""CETNet: collaborative ensemble training (ALGORITHMS.md §5, the CETNet paper §3).
+"""CETNet: collaborative ensemble training (the CETNet paper §3; docs/algorithms.md, "CETNet").
 
 N component networks, each on its own field embedding table (multi-embedding),
 produce a hidden vector and a logit. A confidence-based fusion weighs each

@@ -1,4 +1,4 @@
-"""FINAL as a model of its own: 1 block, or 2 blocks with self-distillation (ALGORITHMS.md §3.4)."""
+"""FINAL as a model of its own: 1 block, or 2 blocks with self-distillation (docs/algorithms.md, "FINAL")."""
 from __future__ import annotations
 
 from collections.abc import Mapping

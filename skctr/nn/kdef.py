@@ -1,4 +1,4 @@
-"""KDEF: the knowledge-driven ensemble framework (ALGORITHMS.md §1).
+"""KDEF: the knowledge-driven ensemble framework (docs/algorithms.md, "KDEF").
 
 K students read one shared field embedding. The abstract teacher is the
 students' collective prediction. Students learn from the labels, from the

@@ -1,4 +1,4 @@
-"""TF4CTR: twin focus framework (ALGORITHMS.md §2 and the TF4CTR paper).
+"""TF4CTR: twin focus framework (the TF4CTR paper; docs/algorithms.md, "TF4CTR").
 
 A sample selection embedding module (SSEM) feeds a simple and a complex
 encoder; the twin focus loss trains the simple branch towards easy samples and

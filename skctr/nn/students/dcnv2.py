@@ -127,7 +127,7 @@ class DCNv2Student(StudentNetwork):
     Notes
     -----
     Reproduces FuxiCTR's ``DCNv2`` and the ``DCNv2``/``CrossNetV2`` classes of
-    KDEF's ``Backbone.py`` (ALGORITHMS.md sections 1.6 and 4.3): xavier-normal
+    KDEF's ``Backbone.py``: xavier-normal
     Linear weights, zero biases, tanh for both non-linearities of the
     mixture, one bias per layer shared by the experts, gate scores computed
     from ``x_l`` by gates shared across layers, ``U``/``V``/``C`` drawn as in

@@ -53,8 +53,8 @@ class DeepFMStudent(WideDeepStudent):
     as in KDEF's Backbone students it is a dense ``Linear(F * D -> 1)`` on
     ``flatten(E)``, the :class:`~skctr.nn.layers.LinearTerm` of Wide & Deep. (2) TF4CTRv2_DeepFM's FM term is deliberately not
     reproduced: it receives a flattened embedding and ends up summed over
-    the batch, one scalar broadcast to every sample (ALGORITHMS.md
-    section 2.5). Here the FM term is computed per sample on the stacked
+    the batch, one scalar broadcast to every sample (the TF4CTR
+    reference code). Here the FM term is computed per sample on the stacked
     (B, F, D) embedding.
     """
 

@@ -173,7 +173,7 @@ class DHENStudent(StudentNetwork):
     Notes
     -----
     DHEN (Zhang et al., arXiv 2203.11014) has no public implementation; this
-    follows ALGORITHMS.md section 4.7. Where the description is ambiguous:
+    follows the paper's description. Where the description is ambiguous:
 
     * **DCN module.** The transcription gives ``u = W (X X^T) + b``, whose
       shapes do not compose and whose ``X X^T`` is the Gram matrix the DOT

@@ -153,7 +153,7 @@ class DINStudent(StudentNetwork):
 
     Notes
     -----
-    Follows FuxiCTR's ``DIN`` / ``DIN_Attention`` (ALGORITHMS.md section 4.9)
+    Follows FuxiCTR's ``DIN`` / ``DIN_Attention``
     with its default configuration: DNN [500]*3 with ReLU, no dropout, no BN;
     attention MLP [64] with Dice (BN without affine, eps 1e-9, momentum 0.01,
     ``alpha`` = 0 at start), no output activation; unnormalised scores. Linear

@@ -69,8 +69,7 @@ class ECNStudent(StudentNetwork):
 
     Notes
     -----
-    Reproduces ECN of salmon1802/FCN and the ECN student of KDEF's EKTF_L
-    (ALGORITHMS.md sections 1.6 (c) and 4.4): xavier-normal ``W`` and output
+    Reproduces ECN of salmon1802/FCN and the ECN student of KDEF's EKTF_L: xavier-normal ``W`` and output
     weight, zero output bias, ``b`` from U(0, 1). KDEF's student has
     ``batch_norm=True`` (its shared BN switch); with F=39, D=16 and 4 layers
     it then has 784,377 parameters, as in the log. Defaults follow FCN's

@@ -170,7 +170,7 @@ class FinalStudent(StudentNetwork):
     Notes
     -----
     The defaults reproduce the FinalNet student of KDEF's heterogeneous
-    ensemble EKTF_L (ALGORITHMS.md sections 1.6 (b) and 3): one block,
+    ensemble EKTF_L (its reference code): one block,
     concat residual, field gate with concat output and the un-applied
     (xavier) gate init, [400]*3 with BN, ReLU and dropout 0.1 (the Criteo
     setting); with F=39, D=16 it has 824,761 parameters, as in the log.

@@ -94,7 +94,7 @@ class FinalMLPStudent(StudentNetwork):
 
     Notes
     -----
-    Reproduces FuxiCTR's ``model_zoo/FinalMLP`` (ALGORITHMS.md section 4.6)
+    Reproduces FuxiCTR's ``model_zoo/FinalMLP``
     with empty ``fs1_context``/``fs2_context``: the context of each gate is a
     zero-initialised learnable vector of width D, the gate MLP has a sigmoid
     output doubled, all Linears are xavier-normal with zero bias and the

@@ -212,7 +212,7 @@ class InterFormerStudent(StudentNetwork):
 
     Notes
     -----
-    No official code exists; this is a reading of ALGORITHMS.md section 4.8.
+    No official code exists; this is a reading of the paper (Zeng et al., 2024).
     Each ambiguity and the choice made:
 
     * **Non-sequence tokens.** Every non-sequence field embedding is one token

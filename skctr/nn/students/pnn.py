@@ -33,8 +33,7 @@ class PNNStudent(StudentNetwork):
     Notes
     -----
     Reproduces the ProductNetwork student of KDEF's EKTF_L and FuxiCTR's
-    ``PNN`` with ``product_type="inner"`` (ALGORITHMS.md sections 1.6 (a) and
-    4.2): ReLU MLP, xavier-normal weights, zero biases. With F=39, D=16 and
+    ``PNN`` with ``product_type="inner"``: ReLU MLP, xavier-normal weights, zero biases. With F=39, D=16 and
     [400]*3 with BN it has 870,001 parameters, as in the log. The defaults
     are EKTF_L's Criteo setting (dropout 0.1, BN on) rather than FuxiCTR's
     template ([300]*3, no BN, no dropout). Outer products are not offered

@@ -33,7 +33,7 @@ class WideDeepStudent(StudentNetwork):
     Notes
     -----
     Reproduces the ``WideDeep`` of KDEF's ``Backbone.py`` and FuxiCTR's
-    ``WideDeep`` (ALGORITHMS.md section 1.6); xavier-normal weights, zero
+    ``WideDeep``; xavier-normal weights, zero
     biases. Defaults are FuxiCTR's WideDeep template ([300]*3, no dropout,
     no BN).
 

@@ -67,8 +67,7 @@ class CINStudent(StudentNetwork):
     Notes
     -----
     Reproduces FuxiCTR's ``CompressedInteractionNet`` with ``output_dim=1``
-    and the ``CompressedInteractionNet`` of KDEF's ``Backbone.py``
-    (ALGORITHMS.md sections 1.6 and 4.5): Conv1d with kernel 1 and bias,
+    and the ``CompressedInteractionNet`` of KDEF's ``Backbone.py``: Conv1d with kernel 1 and bias,
     sum pooling over the embedding dims, ``Linear(sum H_k -> 1)`` with bias,
     xavier-normal weights and zero biases. It has
     ``sum_k (F H_{k-1} H_k + H_k) + sum_k H_k + 1`` parameters (``H_0 = F``).
@@ -110,7 +109,7 @@ class XDeepFMStudent(StudentNetwork):
     Notes
     -----
     Reproduces the ``xDeepFM`` of KDEF's ``Backbone.py`` and FuxiCTR's
-    ``xDeepFM`` (ALGORITHMS.md sections 1.6 and 4.5); defaults are FuxiCTR's
+    ``xDeepFM``; defaults are FuxiCTR's
     template (CIN [32]*3, DNN [500]*3, no dropout, no BN).
 
     Deviation: a student sees only the field embedding ``E``, not the raw
