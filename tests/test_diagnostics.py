@@ -174,3 +174,16 @@ def test_plot_relative_threshold_per_layer(model):
     assert thresholds == pytest.approx(table.loc[student, "threshold"].tolist())
     assert all(curve.get_color() == rule.get_color() for curve, rule in zip(lines[::2], lines[1::2]))
     assert "threshold" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_plot_of_a_final_model_whose_best_block_is_the_second():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skctr import FINALClassifier
+
+    X, y = make_ctr(n_samples=600, random_state=0)
+    model = FINALClassifier(hidden_units=(8,), block2_hidden_units=(8,), max_epochs=1, random_state=0).fit(X, y)
+    model.best_student_index_ = 1  # FINAL hands out one module holding both blocks
+    ax = plot_singular_values(model)
+    assert ax.get_lines()
