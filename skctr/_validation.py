@@ -35,10 +35,12 @@ class PositiveIntSequence(Predicate):
 
 
 class StrictInterval(Interval):
-    """An :class:`Interval` that refuses booleans: ``max_epochs=True`` is a mistake, not 1."""
+    """An :class:`Interval` that refuses booleans and non-finite numbers: ``max_epochs=True`` is a mistake, not 1."""
 
     def is_satisfied_by(self, val):
-        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+        if isinstance(val, (bool, np.bool_)) or (isinstance(val, Real) and not np.isfinite(val)):
+            return False
+        return super().is_satisfied_by(val)
 
 
 def interval(kind, left, right, closed: str) -> StrictInterval:

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
+from sklearn.utils._param_validation import validate_params
+
+from .._validation import interval, non_negative, positive
 
 __all__ = ["make_ctr"]
 
@@ -34,31 +37,6 @@ def _check_int(value, name, *, low, high=None):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be {bound}, got {value}.")
     return value
-
-
-def _check_real(value, name, *, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}.")
-    value = float(value)
-    bad = not math.isfinite(value)
-    if low is not None:
-        bad |= value <= low if low_open else value < low
-    if high is not None:
-        bad |= value >= high if high_open else value > high
-    if bad:
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        left = "(" if low_open or low is None else "["
-        right = ")" if high_open or high is None else "]"
-        interval = f"{left}{lo}, {hi}{right}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}.")
-    return value
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}.")
-    return bool(value)
 
 
 def _check_cardinality(cardinality, n_fields):
@@ -91,7 +69,7 @@ def _check_cardinality(cardinality, n_fields):
 
 
 def _seed_sequence(random_state):
-    """Turn ``random_state`` into a :class:`numpy.random.SeedSequence`."""
+    """Turn ``random_state`` (None, an int, a SeedSequence, a Generator or a RandomState) into a :class:`numpy.random.SeedSequence`."""
     if random_state is None:
         return np.random.SeedSequence()
     if isinstance(random_state, np.random.SeedSequence):
@@ -99,20 +77,12 @@ def _seed_sequence(random_state):
         return np.random.SeedSequence(
             random_state.entropy, spawn_key=random_state.spawn_key, pool_size=random_state.pool_size
         )
-    if isinstance(random_state, Integral) and not isinstance(random_state, (bool, np.bool_)):
-        if random_state < 0:
-            raise ValueError(f"random_state must be a non-negative integer, got {random_state}.")
+    if isinstance(random_state, Integral):
         return np.random.SeedSequence(int(random_state))
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(random_state.integers(0, 2**63, size=4).tolist())
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.SeedSequence(
-            random_state.randint(0, 2**63 - 1, size=4, dtype=np.int64).tolist()
-        )
-    raise ValueError(
-        "random_state must be None, a non-negative int, a numpy.random.Generator, "
-        f"a numpy.random.RandomState or a numpy.random.SeedSequence, got {random_state!r}."
-    )
+    # make_ctr's parameter table admits nothing else
+    return np.random.SeedSequence(random_state.randint(0, 2**63 - 1, size=4, dtype=np.int64).tolist())
 
 
 # --------------------------------------------------------------------------- #
@@ -298,6 +268,27 @@ def _solve_bias(logit, noise, click_rate):
 # --------------------------------------------------------------------------- #
 # Public API
 # --------------------------------------------------------------------------- #
+@validate_params(
+    {
+        "n_samples": [positive(Integral)],
+        "n_fields": [positive(Integral)],
+        "cardinality": [interval(Integral, 2, None, "left"), tuple, list, np.ndarray],  # entries: _check_cardinality
+        "click_rate": [interval(Real, 0, 1, "neither")],
+        "n_pairs": [interval(Integral, 0, None, "left")],
+        "n_triples": [interval(Integral, 0, None, "left")],
+        "interaction_strength": [non_negative()],
+        "main_effect_strength": [non_negative()],
+        "noise": [non_negative()],
+        "zipf": [non_negative()],
+        "missing_rate": [interval(Real, 0, 1, "left")],
+        "n_numeric": [interval(Integral, 0, None, "left")],
+        "as_frame": ["boolean"],
+        "return_truth": ["boolean"],
+        "random_state": [None, interval(Integral, 0, None, "left"), np.random.Generator, np.random.RandomState,
+                         np.random.SeedSequence],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_ctr(
     n_samples=100_000,
     *,
@@ -480,32 +471,19 @@ or numpy.random.SeedSequence, default=None
     >>> bool(((proba > 0) & (proba < 1)).all())
     True
     """
-    n_samples = _check_int(n_samples, "n_samples", low=1)
-    n_fields = _check_int(n_fields, "n_fields", low=1)
     cardinality = _check_cardinality(cardinality, n_fields)
-    click_rate = _check_real(click_rate, "click_rate", low=0.0, high=1.0, low_open=True, high_open=True)
-    n_pairs = _check_int(n_pairs, "n_pairs", low=0)
     max_pairs = math.comb(n_fields, 2)
     if n_pairs > max_pairs:
         raise ValueError(
             f"n_pairs={n_pairs} exceeds the {max_pairs} distinct field pairs available "
             f"with n_fields={n_fields}."
         )
-    n_triples = _check_int(n_triples, "n_triples", low=0)
     max_triples = math.comb(n_fields, 3)
     if n_triples > max_triples:
         raise ValueError(
             f"n_triples={n_triples} exceeds the {max_triples} distinct field triples available "
             f"with n_fields={n_fields}."
         )
-    interaction_strength = _check_real(interaction_strength, "interaction_strength", low=0.0)
-    main_effect_strength = _check_real(main_effect_strength, "main_effect_strength", low=0.0)
-    noise = _check_real(noise, "noise", low=0.0)
-    zipf = _check_real(zipf, "zipf", low=0.0)
-    missing_rate = _check_real(missing_rate, "missing_rate", low=0.0, high=1.0, high_open=True)
-    n_numeric = _check_int(n_numeric, "n_numeric", low=0)
-    as_frame = _check_bool(as_frame, "as_frame")
-    return_truth = _check_bool(return_truth, "return_truth")
     seed = _seed_sequence(random_state)
 
     rng_model, rng_calib, rng_values, rng_missing, rng_labels = seed.spawn(5)
