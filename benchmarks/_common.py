@@ -46,6 +46,11 @@ def mean_std(values, digits=5) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
+def raw_rows_block(rows) -> list[str]:
+    """The lines of a report's raw rows: one JSON object per line in a fenced block, as :func:`read_json_rows` reads them."""
+    return ["Raw rows (JSON):", "", "```", *[json.dumps(r) for r in rows], "```", ""]
+
+
 def read_json_rows(path) -> list[dict]:
     """The raw rows of a report: one JSON object per line inside its first fenced block."""
     return [json.loads(line) for line in Path(path).read_text().split("```")[1].strip().splitlines()]

@@ -23,7 +23,7 @@ from skctr import CETNetClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import frappe  # noqa: E402
 import movielens  # noqa: E402
-from _common import ROOT, fit_and_score, machine, mean_std, read_json_rows  # noqa: E402
+from _common import ROOT, fit_and_score, machine, mean_std, raw_rows_block, read_json_rows  # noqa: E402
 
 GRID = [(reduction, weight) for reduction in ("mean", "sum") for weight in (0.1, 0.5, 1.0)]
 CONFIGS = {f"{r}-{w:g}": {"kl_reduction": r, "kl_weight": w} for r, w in GRID}
@@ -63,12 +63,7 @@ def write_report(rows, path: Path, dataset: str):
         "",
         *summary_lines(rows),
         "",
-        "Raw rows (JSON):",
-        "",
-        "```",
-        *[json.dumps(r) for r in rows],
-        "```",
-        "",
+        *raw_rows_block(rows),
     ]
     path.write_text("\n".join(lines))
 

@@ -21,7 +21,7 @@ import pandas as pd
 from skctr import CETNetClassifier, FINALClassifier, KDEFClassifier, StudentClassifier, TF4CTRClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_run_options, device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
+from _common import add_run_options, device_name, fit_and_score, mean_std, raw_rows_block, read_json_rows  # noqa: E402
 
 MODELS = {
     "student": lambda seed: StudentClassifier(random_state=seed),
@@ -108,12 +108,7 @@ def write_report(rows, path, n_train):
         "Published anchors (BARS, the FINAL and FinalMLP papers): best published deep model on Frappe_x1 FinalMLP 0.9861 AUC,",
         "FINAL 2B 0.9857 / 0.1311; plain DNN 0.9833-0.9842; tuned LightGBM on this local data 0.9868 / 0.1229.",
         "",
-        "Raw rows (JSON):",
-        "",
-        "```",
-        *[json.dumps(r) for r in rows],
-        "```",
-        "",
+        *raw_rows_block(rows),
     ]
     path.write_text("\n".join(lines))
 

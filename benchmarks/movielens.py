@@ -17,7 +17,7 @@ import pandas as pd
 from skctr import CETNetClassifier, FieldEncoder, StudentClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fit_and_score, machine  # noqa: E402
+from _common import fit_and_score, machine, raw_rows_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -94,7 +94,7 @@ def write_report(rows, path):
                 f"{r['best_student_speedup']}x faster) | {r['best_student_test_auc']:.5f} | {r['best_student_test_gauc']:.5f} | "
                 f"{r['best_student_test_logloss']:.5f} |"
             )
-    lines += ["", "Raw rows (JSON):", "", "```", *[json.dumps(r) for r in rows], "```", ""]
+    lines += ["", *raw_rows_block(rows)]
     path.write_text("\n".join(lines))
 
 

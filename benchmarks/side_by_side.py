@@ -20,7 +20,7 @@ import pandas as pd
 from skctr import FieldEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_run_options, device_name, fit_and_score, mean_std, read_json_rows  # noqa: E402
+from _common import add_run_options, device_name, fit_and_score, mean_std, raw_rows_block, read_json_rows  # noqa: E402
 from frappe import LABELS, MODELS  # noqa: E402
 
 DATASETS = ("movielens100k", "criteo10k")
@@ -95,7 +95,7 @@ def write_report(rows, path):
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["Raw rows (JSON):", "", "```", *[json.dumps(r) for r in rows], "```", ""]
+    lines += raw_rows_block(rows)
     path.write_text("\n".join(lines))
 
 
