@@ -1,4 +1,4 @@
-"""CETNet (ALGORITHMS.md §5): confidence fusion, symmetric KL by hand, loss, ablation switches."""
+"""CETNet: confidence fusion, symmetric KL by hand, loss, ablation switches."""
 import math
 
 import pytest

@@ -45,6 +45,7 @@ def check_saved_model(path: Path, X: pd.DataFrame):
         assert ((proba >= 0) & (proba <= 1)).all()
 
 
+@pytest.mark.slow
 def test_demo_subprocess(tmp_path):
     output = tmp_path / "m.joblib"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -139,6 +140,7 @@ def models(files):
     return folder
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_export_as_a_script_would(files, tmp_path):
     folder, frame = files
     model = tmp_path / "model.joblib"
@@ -410,6 +412,7 @@ def test_errors_name_the_argument_and_exit_with_its_code(args, code, message, fi
     assert not (tmp_path / "m.joblib").exists() and not (tmp_path / "s.csv").exists()
 
 
+@pytest.mark.slow
 def test_exit_codes_from_a_shell(files, tmp_path):
     """What a script sees: 2 for a bad command line, 3 and 4 with one line on stderr, 1 with the traceback."""
     folder, _ = files

@@ -15,7 +15,10 @@ from ddp_worker import MODELS, data  # tests/ is on sys.path (rootdir conftest, 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available"),
+]
 
 
 def run_two_processes(kind, out, device="cpu"):

@@ -12,10 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    not all(importlib.util.find_spec(m) for m in ("mkdocs", "material", "mkdocstrings_handlers")),
-    reason="the docs extra is not installed (pip install 'skctr[docs]')",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(importlib.util.find_spec(m) for m in ("mkdocs", "material", "mkdocstrings_handlers")),
+        reason="the docs extra is not installed (pip install 'skctr[docs]')",
+    ),
+]
 
 
 def build(project: Path, site: Path) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ tests check behaviour, not accuracy.
 """
 from __future__ import annotations
 
+import copy
 import io
 import os
 import pickle
@@ -34,6 +35,7 @@ from skctr import (
     make_ctr,
 )
 from skctr.estimators._base import resolve_device
+from conftest import check_grid_search
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KINDS = ["kdef", "student"]
@@ -144,9 +146,9 @@ def test_grid_search_and_cross_val_score(kind, data):
     X_train, _, y_train, _ = data
     pipe = Pipeline([("fields", FieldEncoder()), ("clf", make(kind, max_epochs=2))])
     search = GridSearchCV(pipe, {"clf__dropout": [0.1, 0.3]}, scoring="roc_auc", cv=2).fit(X_train, y_train)
-    assert search.best_params_ in ({"clf__dropout": 0.1}, {"clf__dropout": 0.3})
-    assert 0 <= search.best_score_ <= 1
-    assert search.best_estimator_[-1].dropout == search.best_params_["clf__dropout"]
+    check_grid_search(search, X_train, y_train, "clf__dropout", [0.1, 0.3])
+    # The refitted network itself carries the chosen rate.
+    assert set(_dropouts(search.best_estimator_[-1].net_.module_)) == {search.best_params_["clf__dropout"]}
 
     scores = cross_val_score(pipe, X_train, y_train, scoring="roc_auc", cv=2)
     assert scores.shape == (2,)
@@ -171,6 +173,7 @@ def test_joblib_round_trip(kind, data, fitted, tmp_path):
     np.testing.assert_array_equal(loaded[-1].predict_proba(encoded), pipe[-1].predict_proba(encoded))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_pickle_loads_in_fresh_process(kind, data, fitted, tmp_path):
     _, X_new, _, _ = data
@@ -457,17 +460,42 @@ def test_random_state_determinism(kind, data, fitted):
 
 
 # --------------------------------------------------------------------------- KDEF variants
+# Student logits and labels on which every KDEF variant's loss differs from the default one.
+_PROBE_LOGITS = torch.tensor([[2.0, -0.5], [-1.5, 0.8], [0.1, 1.7], [0.6, -3.0], [-0.7, 2.4]], dtype=torch.float64)
+_PROBE_Y = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+
+
 @pytest.mark.parametrize(
     "params",
     [{"knowledge": "kd"}, {"knowledge": "dml"}, {"knowledge": "none"}, {"examination": False}, {"teacher": "prob_mean"}],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
 )
 def test_kdef_ablations(params, data):
+    from test_loss_golden import kdef_golden
+
     X_train, X_new, y_train, _ = data
-    est = make("kdef", max_epochs=2, **params).fit(X_train, y_train)
+    est = make("kdef", max_epochs=2, calibrate=False, **params).fit(X_train, y_train)
     module = est.net_.module_
     for key, value in params.items():
         assert getattr(module, key) == value
+    # The loss the net trains on is the golden loss of this variant, not the default one.
+    mode = {"knowledge": "kdef", "examination": True, "teacher": "logit_mean", **params}
+    output = (_PROBE_LOGITS.mean(1), _PROBE_LOGITS)
+    got = est.net_.get_loss(output, _PROBE_Y).item()
+    expected = sum(kdef_golden(_PROBE_LOGITS.numpy(), _PROBE_Y.numpy(), *mode.values())[:3])
+    default = sum(kdef_golden(_PROBE_LOGITS.numpy(), _PROBE_Y.numpy(), "kdef", True, "logit_mean")[:3])
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert abs(expected - default) > 1e-4
+    # The prediction is the variant's teacher of the students' predictions. Trained this briefly the two
+    # students nearly agree, where both teachers coincide: shift one student's logit apart first.
+    probe = copy.deepcopy(est)
+    last = [layer for layer in probe.net_.module_.students[0].modules() if isinstance(layer, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias += 3.0
+    proba, members = probe.predict_proba(X_new)[:, 1], probe.predict_proba_students(X_new)
+    prob_mean, logit_mean = members.mean(axis=1), expit(np.log(members / (1 - members)).mean(axis=1))
+    assert np.abs(prob_mean - logit_mean).max() > 1e-2
+    np.testing.assert_allclose(proba, prob_mean if mode["teacher"] == "prob_mean" else logit_mean, rtol=1e-5, atol=1e-6)
     check_proba(est.predict_proba(X_new), len(X_new))
     check_proba(est.best_student_.predict_proba(X_new), len(X_new))
 
@@ -592,8 +620,12 @@ def test_numeric_and_sequence_columns(kind, data):
 
 
 def test_kdef_with_one_student_is_the_single_model(data):
-    X, _, y, _ = data
-    model = KDEFClassifier(n_students=1, hidden_units=(16,), max_epochs=2, batch_size=512, random_state=0, device="cpu")
-    model.fit(X, y)
+    """With one student the teacher is the student itself (KD distance 0, no gradient) and there is no peer:
+    KDEF trains exactly the StudentClassifier of the same settings and seed."""
+    X, X_new, y, _ = data
+    settings = dict(hidden_units=(16,), max_epochs=2, batch_size=512, random_state=0, device="cpu")
+    model = KDEFClassifier(n_students=1, **settings).fit(X, y)
     assert list(model.student_scores_.index) == ["ensemble", "student_0"]
-    np.testing.assert_allclose(model.best_student_.predict_proba(X), model.predict_proba(X), atol=1e-6)
+    single = StudentClassifier(**settings).fit(X, y)
+    np.testing.assert_allclose(model.history_[:, "train_loss"], single.history_[:, "train_loss"], rtol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(X_new), single.predict_proba(X_new), rtol=0, atol=1e-6)

@@ -22,6 +22,7 @@ def test_every_example_is_covered():
     assert sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")) == sorted(OUTPUTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(OUTPUTS))
 def test_example_runs(script, tmp_path):
     if script == "serve_onnx.py" and not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript")):

@@ -6,7 +6,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from conftest import load_split
 from skctr import KDEFClassifier
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 def test_default_kdef_on_frappe():

@@ -5,7 +5,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import load_split
 from skctr import KDEFClassifier
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 def test_latest_students_on_a_frappe_subsample():

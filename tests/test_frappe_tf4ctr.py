@@ -5,7 +5,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import load_split
 from skctr import TF4CTRClassifier
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 # Measured: test AUC 0.952 (best branch 0.951) after four epochs on 80k rows; the full run is in docs/.
 THRESHOLD = 0.93

@@ -1,4 +1,4 @@
-"""KDEF loss math (ALGORITHMS.md §1.3-1.4) against hand computation, and its gradient-flow facts."""
+"""KDEF loss math against hand computation, and its gradient-flow facts."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Field embedding, MLP block, student registry, parameter checksums (ALGORITHMS.md appendix), training."""
+"""Field embedding, MLP block, student registry, parameter checksums (the published parameter counts), training."""
 import pytest
 import torch
 

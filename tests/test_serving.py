@@ -85,6 +85,7 @@ def test_categorical_only_model_takes_ids_alone(tmp_path):
     np.testing.assert_allclose(probability, model.predict_proba(X)[:, 1], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_sequence_networks_export(tmp_path):
     """DIN and CETNet's default sequence components (InterFormer, DHEN) read padded histories and masks."""
     rng = np.random.RandomState(0)

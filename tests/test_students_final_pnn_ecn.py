@@ -1,4 +1,4 @@
-"""FINAL, PNN and ECN students: shapes, gradients, parameter checksums (ALGORITHMS.md appendix), training."""
+"""FINAL, PNN and ECN students: shapes, gradients, parameter checksums (the published parameter counts), training."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""TF4CTR (ALGORITHMS.md §2): twin focus loss by hand, parameter checksum, every SSEM and fusion variant."""
+"""TF4CTR: twin focus loss by hand, parameter checksum, every SSEM and fusion variant."""
 import math
 
 import pytest
