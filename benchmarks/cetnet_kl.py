@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from skctr import CETNetClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import frappe  # noqa: E402
 import movielens  # noqa: E402
-from _common import ROOT, fit_and_score, machine, mean_std, raw_rows_block, read_json_rows  # noqa: E402
+from _common import ROOT, fit_and_score, mean_std, raw_rows_block, read_json_rows  # noqa: E402
 
 GRID = [(reduction, weight) for reduction in ("mean", "sum") for weight in (0.1, 0.5, 1.0)]
 CONFIGS = {f"{r}-{w:g}": {"kl_reduction": r, "kl_weight": w} for r, w in GRID}
@@ -56,7 +58,8 @@ def write_report(rows, path: Path, dataset: str):
     lines = [
         f"# CETNet: KL reduction and weight, embedding parity ({dataset})",
         "",
-        f"Produced by `python benchmarks/cetnet_kl.py --dataset {dataset}` on {machine()}. `mean-w` / `sum-w`:",
+        f"Produced by `python benchmarks/cetnet_kl.py --dataset {dataset}` on {platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {'/'.join(map(str, sorted({r['threads'] for r in rows})))} thread(s) per fit. `mean-w` / `sum-w`:",
         "`CETNetClassifier(kl_reduction=..., kl_weight=w)`, every other parameter at its default (two tables of 16);",
         "`parity-8`: the default loss with `embedding_dim=8`, i.e. two tables of 8 against the single models' one of 16.",
         "Mean ± sample standard deviation over seeds; fit times are not comparable (the run shared the machine).",
@@ -99,7 +102,7 @@ def main(argv=None):
             model = CETNetClassifier(random_state=seed, **CONFIGS[name])
             if args.max_epochs:
                 model.set_params(max_epochs=args.max_epochs)
-            row = {"config": name, "seed": seed, **fit_and_score(model, splits, groups)}
+            row = {"config": name, "seed": seed, "threads": torch.get_num_threads(), **fit_and_score(model, splits, groups)}
             print(json.dumps(row), flush=True)
             rows.append(row)
             write_report(rows, output, args.dataset)

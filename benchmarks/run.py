@@ -24,6 +24,7 @@ import torch
 
 from benchmarks import (
     baselines,
+    cetnet_kl,
     frappe,
     fused_students,
     libraries,
@@ -47,6 +48,10 @@ PLAN = [
     ("results_movielens.md", True, movielens,
      ["--models", "cetnet", "cetnet_din", "interformer", "dhen", "din", "mlp", "--seeds", "0", "1", "2"],
      ["--models", "cetnet", "--max-epochs", "1"]),
+    ("cetnet_kl_frappe.md", True, cetnet_kl, ["--dataset", "frappe"],
+     ["--dataset", "frappe", "--rows", "3000", "--max-epochs", "1", "--seeds", "0", "--configs", "sum-1", "parity-8"]),
+    ("cetnet_kl_movielens.md", True, cetnet_kl, ["--dataset", "movielens"],
+     ["--dataset", "movielens", "--max-epochs", "1", "--seeds", "0", "--configs", "mean-0.1"]),
     ("results_side_by_side.md", True, side_by_side, ["--seeds", "0", "1", "2"],
      ["--datasets", "criteo10k", "--models", "student", "cetnet", "--max-epochs", "1"]),
     ("baselines.md", True, baselines, [], ["--datasets", "criteo10k"]),
