@@ -253,7 +253,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self : FieldEncoder
             Fitted encoder.
         """
-        self._check_params()
+        self._validate_params()
         if is_table_source(X):
             frames, label = self._source_frames(X, y)
             first = next(frames, None)
@@ -343,9 +343,6 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         "delimiter": [NonEmptyString()],
         "dtype": [FloatDtype()],
     }
-
-    def _check_params(self):
-        self._validate_params()
 
     def _frame(self, X):
         """``X`` as a DataFrame, its column names, and whether they are real names."""
