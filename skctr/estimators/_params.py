@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import StrOptions
 import torch
 
 from .._validation import PositiveIntSequence, Predicate, interval, non_negative, positive
+from ._net import MIXED_PRECISION
 
 class TorchDevice(Predicate):
     """A device name torch understands (``"cpu"``, ``"cuda"``, ``"cuda:1"``) or a ``torch.device``."""
@@ -29,9 +30,6 @@ class TorchDevice(Predicate):
         return "a torch device such as 'cpu', 'cuda' or 'cuda:1'"
 
 
-#: ``mixed_precision`` values.
-MIXED_PRECISIONS = ("bf16", "fp16")
-
 CORE_CONSTRAINTS = {
     "embedding_dim": [positive(Integral)],
     "hidden_units": [PositiveIntSequence()],
@@ -45,7 +43,7 @@ CORE_CONSTRAINTS = {
     "valid_size": [interval(Real, 0, 1, "neither")],
     "calibrate": ["boolean"],
     "device": [StrOptions({"auto"}), TorchDevice()],
-    "mixed_precision": [None, StrOptions(set(MIXED_PRECISIONS))],
+    "mixed_precision": [None, StrOptions(set(MIXED_PRECISION))],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "callbacks": [None, list, tuple],
