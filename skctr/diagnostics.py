@@ -91,7 +91,7 @@ def knowledge_abundance(estimator, tau: float | None = None,
 
     Parameters
     ----------
-    estimator : fitted KDEFClassifier or StudentClassifier
+    estimator : fitted skctr estimator (any of the five classifiers)
     tau : float or None, default=None
         Absolute threshold: the singular values strictly above ``tau`` count.
         ``tau=4.0`` reproduces the paper's threshold (its Fig. 3 and 9, on
@@ -165,7 +165,7 @@ def plot_singular_values(estimator, *, student=None, tau: float | None = None,
 
     Parameters
     ----------
-    estimator : fitted KDEFClassifier or StudentClassifier
+    estimator : fitted skctr estimator (any of the five classifiers)
     student : str or None, default=None
         Name of the student to draw (e.g. ``"student_2"``); None draws the
         best student (``best_student_index_``) or the only network.

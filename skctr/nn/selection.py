@@ -11,7 +11,7 @@ SELECTIONS = ("gate", "moe")
 
 
 class SampleGate(nn.Module):
-    """A scalar gate per sample, ``g = sigmoid(MLP(e))`` with one hidden layer of width ``width // 4``."""
+    """A scalar gate per sample, ``g = sigmoid(MLP(e))`` with one hidden layer of width ``max(width // 4, 1)``."""
 
     def __init__(self, width: int, *, dropout: float = 0.0, batch_norm: bool = False):
         super().__init__()
