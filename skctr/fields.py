@@ -145,6 +145,21 @@ class FieldArray(np.ndarray):
     def __array_finalize__(self, obj):
         self.field_spec = getattr(obj, "field_spec", None)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # Arithmetic on indices (ids + 1) would keep a spec that no longer describes them: results are plain.
+        inputs = tuple(np.asarray(x) if isinstance(x, FieldArray) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(np.asarray(x) if isinstance(x, FieldArray) else x for x in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        result = super().__array_function__(func, types, args, kwargs)
+        if func not in _STACKING or result is NotImplemented:
+            return result
+        axis = kwargs.get("axis", args[1] if len(args) > 1 else 0)
+        spec = _stacked_spec(args[0], _STACKING[func], axis)
+        return np.asarray(result) if spec is None else FieldArray(result, spec)
+
     def __reduce__(self):
         reconstruct, args, state = super().__reduce__()
         return reconstruct, args, (state, self.field_spec)
@@ -152,6 +167,43 @@ class FieldArray(np.ndarray):
     def __setstate__(self, state):
         nd_state, self.field_spec = state
         super().__setstate__(nd_state)
+
+
+# How each stacking function joins 2-D parts: "rows" (one below the other) or "columns" (side by side).
+_STACKING = {np.concatenate: None, np.vstack: "rows", np.hstack: "columns", np.column_stack: "columns"}
+
+
+def _stacked_spec(parts, joins, axis):
+    """The FieldSpec of stacked arrays, or None when the result's columns would not mean what they meant.
+
+    Rows of arrays with one spec keep it. Side by side, the fields of each
+    FieldArray keep their meaning and the columns of a plain numeric array
+    (a StandardScaler's output in a ColumnTransformer) become numeric fields
+    ``x<column>``; anything else (different specs, text columns, clashing
+    names) gives a plain array.
+    """
+    parts = list(parts)
+    if joins is None:
+        joins = "rows" if axis == 0 else "columns" if axis in (1, -1) else None
+    if joins == "rows":
+        specs = {getattr(p, "field_spec", None) for p in parts}
+        return specs.pop() if len(specs) == 1 else None
+    if joins != "columns":
+        return None
+    fields, start = [], 0
+    for part in parts:
+        spec = getattr(part, "field_spec", None)
+        array = np.asarray(part)
+        width = 1 if array.ndim == 1 else array.shape[1]
+        if spec is not None:
+            fields.extend(spec)
+        elif array.dtype.kind in "biuf":
+            fields.extend(Field(f"x{start + j}", "numeric") for j in range(width))
+        else:
+            return None
+        start += width
+    names = [f.name for f in fields]
+    return FieldSpec(fields) if len(set(names)) == len(names) else None
 
 
 def field_spec_of(X) -> FieldSpec | None:

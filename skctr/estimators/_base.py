@@ -19,7 +19,7 @@ from ._callbacks import member_scores
 from ._data import FieldTensors
 from ._device import data_parallel_shard, resolve_device
 from ._inputs import FittedInput, prediction_tensors, training_data
-from ._net import CTRNet
+from ._net import CTRNet, FitInterrupted
 from ._params import CORE_CONSTRAINTS
 
 
@@ -134,7 +134,12 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
                 device, train_split=predefined_split(valid), callbacks=self.callbacks,
                 verbose=self.verbose if shard[0] == 0 else 0, shard=shard,
             )
-            self.net_.fit(train, None)
+            try:
+                self.net_.fit(train, None)
+            except FitInterrupted:
+                # A model trained on a few batches must not pass for a fitted one.
+                del self.net_
+                raise KeyboardInterrupt(f"{type(self).__name__}.fit was interrupted; the model is not fitted.") from None
         if shard[1] > 1:
             # The fitted model is an ordinary one-process model on every rank: unwrap, stop sharding.
             self.net_.module_ = self.net_.network

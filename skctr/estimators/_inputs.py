@@ -9,6 +9,7 @@ encodes later input with that layout.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ..fields import FieldSpec, field_spec_of
 from ..preprocessing import FieldEncoder
+from ..preprocessing._frames import as_pandas
 from ..preprocessing._source import check_columns, is_table_source, iter_frames, open_table_source
 from ._data import FieldTensors
 from ._stream import FieldStream, stream_labels
@@ -44,10 +46,25 @@ class FittedInput:
         return np.searchsorted(self.classes, y).astype(np.float32)
 
     def encode(self, X, owner: str) -> np.ndarray:
-        """Encoded rows of in-memory ``X``: through the fitted encoder, or checked for width when already encoded."""
-        if self.encoder is not None and isinstance(X, pd.DataFrame):
+        """Encoded rows of in-memory ``X``: raw rows through the fitted encoder, encoded ones checked against
+        the fitted spec; input of the other kind than fit's is an error."""
+        X = as_pandas(X)
+        spec = field_spec_of(X)
+        if self.encoder is not None:
+            if spec is not None:
+                raise ValueError(
+                    f"X is already encoded (it carries a FieldSpec), but {owner} was fitted on raw rows and encodes "
+                    "them itself with encoder_; pass the raw rows, not a FieldEncoder's output."
+                )
             return self.encoder.transform(X)
-        X = np.asarray(X)
+        if spec is not None and spec != self.field_spec:
+            raise ValueError(
+                f"X was encoded with a different FieldSpec than {owner} was fitted on ({_spec_difference(spec, self.field_spec)}); "
+                "encode it with the FieldEncoder the model was fitted after."
+            )
+        if isinstance(X, pd.DataFrame) and spec is None:
+            _check_not_raw(X, owner)
+        X = encoded_array(X)
         if X.ndim != 2:
             raise ValueError(
                 f"Expected a 2-D table of rows, got an array of shape {X.shape}. Reshape your data, e.g. "
@@ -55,7 +72,7 @@ class FittedInput:
             )
         if X.shape[1] != self.n_features_in:
             raise ValueError(f"X has {X.shape[1]} features, but {owner} is expecting {self.n_features_in} features as input.")
-        return X if self.encoder is None else self.encoder.transform(X)
+        return X
 
     def tensors(self, X, owner: str, y=None) -> FieldTensors:
         encoded = self.encode(X, owner)
@@ -78,6 +95,7 @@ def training_data(X, y, *, eval_set=None, groups=None, valid_size: float, seed, 
     """Learn the input layout from ``(X, y)`` and split off the validation rows (``eval_set``, or a holdout)."""
     if is_table_source(X):
         return _streamed_training_data(X, y, eval_set, groups, owner)
+    X = as_pandas(X)
     classes, y_encoded = fit_labels(y, owner)
     fitted, X_encoded = _fit_input(X, classes, owner)
     if X_encoded.shape[0] != y_encoded.shape[0]:
@@ -139,17 +157,64 @@ def _fit_input(X, classes, owner: str) -> tuple[FittedInput, np.ndarray]:
     """Encode training input: fit a FieldEncoder on raw input, or take the spec an encoded array carries."""
     spec = field_spec_of(X)
     if spec is None:
+        _warn_if_ids_in_floats(X)
         encoder = FieldEncoder()
         encoded = encoder.fit_transform(X)
         fitted = FittedInput(classes, encoder, encoder.field_spec_, encoder.n_features_in_,
                              getattr(encoder, "feature_names_in_", None))
     else:
-        encoded = np.asarray(X)
+        encoded = encoded_array(X)
         names = np.asarray(X.columns, dtype=object) if isinstance(X, pd.DataFrame) else None
         fitted = FittedInput(classes, None, spec, spec.n_columns, names)
     if encoded.shape[0] == 0:
         raise ValueError(f"{owner} needs at least one sample; X is empty.")
     return fitted, encoded
+
+
+def _warn_if_ids_in_floats(X) -> None:
+    """A float array without a FieldSpec whose columns hold whole numbers is likely ids that lost their spec."""
+    if isinstance(X, pd.DataFrame) or not hasattr(X, "dtype") or np.asarray(X).dtype.kind != "f":
+        return
+    array = np.asarray(X)
+    if array.ndim != 2 or not len(array):
+        return
+    with np.errstate(invalid="ignore"):
+        whole = np.all((array == np.round(array)) | np.isnan(array), axis=0)
+    counts = [len(np.unique(array[:, j][~np.isnan(array[:, j])])) for j in np.flatnonzero(whole)]
+    suspects = [int(j) for j, n in zip(np.flatnonzero(whole), counts) if n > 2]
+    if suspects:
+        warnings.warn(
+            f"Columns {[f'x{j}' for j in suspects[:10]]} of the float array X hold whole numbers only and are read as "
+            "numeric features. If they are ids (e.g. a FieldEncoder's output that lost its FieldSpec), pass the FieldArray "
+            "itself or a frame with integer id columns; if they are numbers, pass a DataFrame, which never warns.",
+            UserWarning, stacklevel=4,
+        )
+
+
+def encoded_array(X) -> np.ndarray:
+    """An encoded table as one numeric array (the pandas output holds its ids as categoricals)."""
+    if isinstance(X, pd.DataFrame):
+        return X.to_numpy(dtype=np.float64)
+    return np.asarray(X)
+
+
+def _check_not_raw(frame: pd.DataFrame, owner: str) -> None:
+    """A frame without a FieldSpec given to a model fitted on encoded arrays must at least be numbers."""
+    raw = [c for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c].dtype)
+                                            or isinstance(frame[c].dtype, pd.CategoricalDtype))]
+    if raw:
+        raise ValueError(
+            f"X holds raw values (columns {raw[:10]} are not numbers), but {owner} was fitted on encoded arrays; "
+            "encode X with the FieldEncoder the model was fitted after, or fit a Pipeline(FieldEncoder(), model)."
+        )
+
+
+def _spec_difference(spec: FieldSpec, fitted: FieldSpec) -> str:
+    if spec.names != fitted.names:
+        return f"fields {spec.names[:10]} instead of {fitted.names[:10]}"
+    changed = [f"{a.name}: {a.kind}, {a.vocab_size} rows vs {b.kind}, {b.vocab_size} rows"
+               for a, b in zip(spec, fitted) if a != b]
+    return "; ".join(changed[:5])
 
 
 def stratified_holdout(y_encoded, classes, valid_size: float, seed) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +239,7 @@ def _eval_set_tensors(eval_set, fitted: FittedInput, owner: str) -> FieldTensors
     if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
         raise ValueError("eval_set must be a pair (X_valid, y_valid).")
     X_valid, y_valid = eval_set
+    X_valid = X_valid if is_table_source(X_valid) else as_pandas(X_valid, "eval_set's X")
     if is_table_source(X_valid):
         X_valid, y_valid = _read_labelled_source(X_valid, y_valid, "eval_set")
     y_encoded = fitted.encode_labels(y_valid, "eval_set")
@@ -227,6 +293,7 @@ def _groups_of_holdout(groups, X, valid_rows) -> np.ndarray | None:
 
 
 def _group_column(frame, name: str, where: str) -> np.ndarray:
+    frame = as_pandas(frame)
     if not isinstance(frame, pd.DataFrame) or name not in frame.columns:
         raise ValueError(
             f"groups={name!r} is not a column of {where}; pass the name of a DataFrame column (e.g. the "

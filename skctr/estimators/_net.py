@@ -1,6 +1,10 @@
 """The skorch net that trains every skctr module with the CTR training recipe."""
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog, ProgressBar
@@ -20,6 +24,33 @@ MIN_LR = 1e-6
 IMPROVEMENT_THRESHOLD = 1e-6
 #: ``mixed_precision`` values and the autocast dtype of each.
 MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class FitInterrupted(Exception):
+    """Ctrl-C during training, carried past skorch, which would swallow a KeyboardInterrupt and return."""
+
+
+@contextlib.contextmanager
+def _watching_ctrl_c():
+    """Record whether SIGINT arrives: skorch's early stopping raises KeyboardInterrupt too, Ctrl-C must differ."""
+    fired = []
+    if threading.current_thread() is not threading.main_thread():
+        yield fired  # signals only reach the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        fired.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield fired
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class CTRNet(NeuralNet):
@@ -118,6 +149,15 @@ class CTRNet(NeuralNet):
             output = super().infer(x, **fit_params)
         # Losses, calibration and metrics read float32, whatever the layers computed in.
         return tuple(t.float() for t in output)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        with _watching_ctrl_c() as ctrl_c:
+            try:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt as exc:
+                if ctrl_c:
+                    raise FitInterrupted from exc
+                raise
 
     def train_step(self, batch, **fit_params):
         if self.mixed_precision != "fp16":

@@ -230,3 +230,23 @@ def _infer_kind(series, column):
         "categorical=[...] to use each distinct value as a category, or convert it "
         "(e.g. datetimes to numeric features)."
     )
+
+
+def _rename(label, to_name):
+    """The field name of a column label given in a parameter (labels may be ints or tuples); others unchanged."""
+    try:
+        return to_name.get(label, label)
+    except TypeError:  # an unhashable entry: left for the parameter checks to report
+        return label
+
+
+def _renamed(value, to_name):
+    """A categorical/numeric/sequence parameter with its column labels turned into field names."""
+    if not to_name or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {_rename(key, to_name): options for key, options in value.items()}
+    try:
+        return [_rename(label, to_name) for label in value]
+    except TypeError:
+        return value

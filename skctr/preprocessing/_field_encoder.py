@@ -25,7 +25,10 @@ from ._columns import (
     _is_int,
     _list_cells,
     _name_list,
+    _rename,
+    _renamed,
 )
+from ._frames import as_pandas, column_names
 from ._encode import _count_values, _plain_index, _Vocabulary
 from ._source import is_table_source, iter_frames, open_table_source
 from ._vocabulary import dump_document, vocabulary_document
@@ -259,17 +262,17 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             first = next(frames, None)
             if first is None:
                 raise ValueError(f"FieldEncoder needs at least one row to fit; the table at {X!r} has none.")
-            frame, columns, has_names = self._frame(first)
+            frame, columns, labels = self._frame(first)
             frames = chain([first], frames)
         else:
-            frame, columns, has_names = self._frame(X)
+            frame, columns, labels = self._frame(X)
             frames = iter([frame])
         if len(frame) == 0:
             raise ValueError(
                 "FieldEncoder needs at least one row to fit; got X with 0 rows "
                 f"(shape={frame.shape})."
             )
-        plans = self._plan_columns(frame, columns)
+        plans = self._plan_columns(frame, columns, labels)
         counts, n_rows = _count_values(plans, frames)
 
         for plan in plans:
@@ -306,13 +309,14 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
 
         self._plans_ = plans
         self._columns_ = columns
+        self._labels_ = labels
         self.field_spec_ = spec
         kept = {column: vocabulary.index.tolist() for column, vocabulary in vocabularies.items()}
         self.vocabularies_ = {
             plan.column: kept[plan.target or plan.column] for plan in plans if plan.vocabulary is not None
         }
         self.n_features_in_ = len(columns)
-        if has_names:
+        if labels is not None and all(isinstance(c, str) for c in labels):
             self.feature_names_in_ = np.asarray(columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
@@ -345,28 +349,20 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     }
 
     def _frame(self, X):
-        """``X`` as a DataFrame, its column names, and whether they are real names."""
+        """``X`` as a DataFrame under string field names, the names, and the column labels (None for arrays)."""
         if sp.issparse(X):
             raise TypeError(
                 "FieldEncoder does not accept sparse input; pass a DataFrame or a dense array "
                 "(e.g. X.toarray())."
             )
+        X = as_pandas(X)
         if isinstance(X, pd.DataFrame):
             if X.columns.has_duplicates:
                 dupes = X.columns[X.columns.duplicated()].unique().tolist()
                 raise ValueError(f"X has duplicate column names {dupes}; give every column a unique name.")
-            is_str = [isinstance(c, str) for c in X.columns]
-            if all(is_str) and len(is_str):
-                frame, has_names = X, True
-            elif any(is_str):
-                raise TypeError(
-                    "X column names must be all strings or all non-strings, got mixed types "
-                    f"{sorted({type(c).__name__ for c in X.columns})}. Convert them, e.g. "
-                    "X.columns = X.columns.astype(str)."
-                )
-            else:
-                frame = X.set_axis([f"x{i}" for i in range(X.shape[1])], axis=1)
-                has_names = False
+            labels = list(X.columns)
+            names = column_names(labels)
+            frame = X if names == labels else X.set_axis(names, axis=1)
         else:
             array = np.asarray(X)
             if array.ndim != 2:
@@ -376,22 +372,21 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                 )
             if is_complex_dtype(array.dtype):
                 raise ValueError("Complex data not supported by FieldEncoder.")
-            frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])], copy=False)
-            has_names = False
+            labels, names = None, [f"x{i}" for i in range(array.shape[1])]
+            frame = pd.DataFrame(array, columns=names, copy=False)
         if frame.shape[1] == 0:
             raise ValueError(
                 f"Found array with 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
             )
-        return frame, list(frame.columns), has_names
+        return frame, names, labels
 
-    def _plan_columns(self, frame, columns):
+    def _plan_columns(self, frame, columns, labels):
         """Decide each column's kind and options from the parameters and dtypes."""
-        categorical = _name_list(self.categorical, "categorical")
-        numeric = _name_list(self.numeric, "numeric")
-        sequence = _name_list(self.sequence, "sequence")
+        to_name = dict(zip(labels, columns)) if labels is not None else {}
+        categorical, numeric, sequence = (_renamed(getattr(self, p), to_name) for p in ("categorical", "numeric", "sequence"))
         listed = {}
-        for param, names in (("categorical", categorical), ("numeric", numeric), ("sequence", sequence)):
-            for name in names:
+        for param, value in (("categorical", categorical), ("numeric", numeric), ("sequence", sequence)):
+            for name in _name_list(value, param):
                 if name in listed and listed[name] != param:
                     raise ValueError(
                         f"Column {name!r} is listed in both {listed[name]} and {param}; list it in one."
@@ -410,15 +405,15 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             kind = listed.get(column) or _infer_kind(series, column)
             if kind == "numeric":
                 encoding = self.numeric_encoding
-                if isinstance(self.numeric, dict):
-                    encoding = self.numeric[column] if column in self.numeric else encoding
+                if isinstance(numeric, dict):
+                    encoding = numeric.get(column, encoding)
                 if encoding not in _NUMERIC_ENCODINGS:
                     raise ValueError(
                         f"numeric[{column!r}] must be one of {_NUMERIC_ENCODINGS}, got {encoding!r}."
                     )
                 plans.append(_ColumnPlan(column, "numeric", encoding=encoding))
             elif kind == "sequence":
-                options = self.sequence.get(column) if isinstance(self.sequence, dict) else None
+                options = sequence.get(column) if isinstance(sequence, dict) else None
                 options = {} if options is None else options
                 if not isinstance(options, dict) or set(options) - set(_SEQUENCE_OPTIONS):
                     raise ValueError(
@@ -429,9 +424,10 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                 delimiter = options.get("delimiter", self.delimiter)
                 _check_max_len(max_len, f"sequence[{column!r}]['max_len']")
                 _check_delimiter(delimiter, f"sequence[{column!r}]['delimiter']")
+                target = options.get("target")
                 plans.append(
                     _ColumnPlan(column, "sequence", max_len=max_len, delimiter=delimiter,
-                                target=options.get("target"))
+                                target=_rename(target, to_name))
                 )
             else:
                 # Inference already rejects list cells; an explicit listing must be checked here.
@@ -500,11 +496,21 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             out[:, where] = plan.transform(frame[plan.column]).reshape(n, where.stop - where.start)
 
         if self._pandas_output():
-            index = frame.index if isinstance(X, pd.DataFrame) else None
-            result = pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
-            result.attrs[SPEC_ATTR] = self.field_spec_
-            return result
+            return self._output_frame(out, frame.index if isinstance(X, pd.DataFrame) else None)
         return FieldArray(out, self.field_spec_)
+
+    def _output_frame(self, out, index):
+        """The pandas output: ids as categoricals of their table's rows, so they stay ids even where the
+        spec in ``attrs`` is lost (pandas drops it when a ColumnTransformer joins frames)."""
+        result = pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
+        slices = self.field_spec_.column_slices()
+        for field in self.field_spec_:
+            if field.is_indexed:
+                rows = pd.RangeIndex(field.vocab_size)
+                for j in range(slices[field.name].start, slices[field.name].stop):
+                    result.isetitem(j, pd.Categorical.from_codes(out[:, j].astype(np.int64), categories=rows))
+        result.attrs[SPEC_ATTR] = self.field_spec_
+        return result
 
     def vocabulary_json(self) -> dict:
         """Everything needed to encode rows without Python, as a JSON-ready dict.
@@ -558,20 +564,12 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         return dump_document(self.vocabulary_json(), path)
 
     def _transform_frame(self, X):
-        """Columns of ``X`` under their fitted names, matched by name or by position."""
-        fitted_names = hasattr(self, "feature_names_in_")
+        """Columns of ``X`` under their fitted names: selected by label when both fit and ``X`` have labels,
+        else taken by position."""
+        X = as_pandas(X)
+        if isinstance(X, pd.DataFrame) and self._labels_ is not None:
+            return self._select_by_label(X)
         if isinstance(X, pd.DataFrame) and X.shape[1] and all(isinstance(c, str) for c in X.columns):
-            dupes = [c for c in X.columns[X.columns.duplicated()].unique() if c in self._columns_]
-            if dupes:
-                raise ValueError(f"X has duplicate column names {dupes}; give every column a unique name.")
-            if fitted_names:
-                absent = [c for c in self._columns_ if c not in X.columns]
-                if absent:
-                    raise ValueError(
-                        f"Columns {absent} seen in fit are missing from X; pass a DataFrame "
-                        "holding every column FieldEncoder was fitted on."
-                    )
-                return X
             warnings.warn(
                 f"X has feature names, but {type(self).__name__} was fitted without feature names",
                 UserWarning,
@@ -579,10 +577,10 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             frame = X
         else:
             frame, _, _ = self._frame(X)
-            if fitted_names:
+            if self._labels_ is not None:
                 warnings.warn(
                     f"X does not have valid feature names, but {type(self).__name__} was fitted "
-                    "with feature names",
+                    "with feature names; its columns are taken by position",
                     UserWarning,
                 )
         if frame.shape[1] != self.n_features_in_:
@@ -591,6 +589,22 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input."
             )
         return frame.set_axis(self._columns_, axis=1)
+
+    def _select_by_label(self, X):
+        """The fitted columns of frame ``X`` by label, whatever their order; extra columns are ignored."""
+        columns = X.columns
+        dupes = [c for c in columns[columns.duplicated()].unique() if c in self._labels_]
+        if dupes:
+            raise ValueError(f"X has duplicate column names {dupes}; give every column a unique name.")
+        absent = [c for c in self._labels_ if c not in columns]
+        if absent:
+            raise ValueError(
+                f"Columns {absent[:20]} seen in fit are missing from X (its columns: {list(columns)[:20]}); "
+                "pass a frame holding every column FieldEncoder was fitted on (columns are matched by label, "
+                "in any order)."
+            )
+        frame = X[self._labels_]
+        return frame if self._labels_ == self._columns_ else frame.set_axis(self._columns_, axis=1)
 
     def _pandas_output(self):
         config = getattr(self, "_sklearn_output_config", {}).get("transform")
