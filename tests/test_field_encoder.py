@@ -195,11 +195,13 @@ def test_mixed_object_column():
     assert np.asarray(enc.transform(T))[:, 0].tolist() == [A, C, OOV_INDEX, B, OOV_INDEX]
 
 
-def test_int_column_matches_integral_floats_not_strings():
+def test_int_column_matches_integral_floats_and_exact_decimal_strings():
     X = pd.DataFrame({"id": np.array([3, 7, 3], dtype=np.int64)})
     T = pd.DataFrame({"id": [3.0, 7.0, 3.5, np.nan]})
     assert col(X, "id", T).tolist() == [A, B, OOV_INDEX, MISSING_INDEX]
-    assert col(X, "id", pd.DataFrame({"id": ["3", "7"]})).tolist() == [OOV_INDEX, OOV_INDEX]
+    # an integer's exact decimal form converts losslessly; "07", " 7" and "7.0" are not that form
+    strings = pd.DataFrame({"id": ["3", "7", "07", " 7", "7.0", None]})
+    assert col(X, "id", strings).tolist() == [A, B, OOV_INDEX, OOV_INDEX, OOV_INDEX, MISSING_INDEX]
     nullable = pd.DataFrame({"id": pd.array([7, None], dtype="Int64")})
     assert col(X, "id", nullable).tolist() == [B, MISSING_INDEX]
 

@@ -10,6 +10,7 @@ from ..fields import (
     FieldSpec,
     field_spec_of,
 )
+from ._encode import UnknownValueWarning
 from ._vocabulary import VocabularyEncoder
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "FieldArray",
     "FieldEncoder",
     "FieldSpec",
+    "UnknownValueWarning",
     "VocabularyEncoder",
     "field_spec_of",
 ]

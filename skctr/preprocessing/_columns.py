@@ -155,10 +155,11 @@ class _ColumnPlan:
         return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target)
 
     def transform(self, series):
+        """The column's encoded values, and the share of its present values out of vocabulary (None if unindexed)."""
         if self.kind == "numeric":
             values = _as_float(series, self.column)
             if self.encoding == "scale":
-                return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale)
+                return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale), None
             return self.vocabulary.encode(_log_bucket(values), self.column)
         if self.kind == "categorical":
             return self.vocabulary.encode(series, self.column)
@@ -169,8 +170,9 @@ class _ColumnPlan:
         rows = np.repeat(np.arange(n), lengths)
         keep = positions < self.max_len  # truncation keeps the first max_len tokens
         out = np.full((n, self.max_len), PAD_INDEX, dtype=np.int64)
-        out[rows[keep], positions[keep]] = self.vocabulary.encode(flat[keep], self.column)
-        return out
+        ids, share = self.vocabulary.encode(flat[keep], self.column)
+        out[rows[keep], positions[keep]] = ids
+        return out, share
 
 
 def _name_list(value, param):

@@ -1,6 +1,9 @@
 """Value primitives of FieldEncoder: vocabularies, value counts merged across record batches, moments."""
 from __future__ import annotations
 
+import numbers
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 from pandas.api.types import (
@@ -9,10 +12,15 @@ from pandas.api.types import (
     is_float_dtype,
     is_integer_dtype,
     is_object_dtype,
+    is_string_dtype,
 )
 
 from ._columns import _as_float, _examples, _log_bucket, _split_cells
 from ..fields import FIRST_VALUE_INDEX, OOV_INDEX
+
+
+class UnknownValueWarning(UserWarning):
+    """A column's share of out-of-vocabulary values at transform is far above the share fit saw."""
 
 
 class _Vocabulary:
@@ -22,13 +30,26 @@ class _Vocabulary:
         self.index = index  # kept values; position i has embedding index i + 3
         self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
         self.missing_code = missing_code
+        self.fit_unknown_share = 0.0  # share of the non-missing training values out of vocabulary (rare ones)
 
     @property
     def size(self):
         return FIRST_VALUE_INDEX + len(self.index)
 
+    @cached_property
+    def value_type(self) -> str | None:
+        return _value_type(self.index)
+
+    def unknown_share(self, counts) -> float:
+        """The share of the values counted in ``counts`` (value -> count) that this vocabulary maps to OOV."""
+        total = counts.sum()
+        if not total:
+            return 0.0
+        return float(counts.to_numpy()[_positions(self.index, counts.index) < 0].sum() / total)
+
     def encode(self, values, column):
-        """Embedding indices of ``values`` (a 1-D array, Series or Index)."""
+        """Embedding indices of ``values`` (a 1-D array, Series or Index), and the share of the present ones
+        out of vocabulary (NaN when none is present)."""
         try:
             # Factorize once so each distinct value is looked up once; NA gets code -1.
             codes, uniques = pd.factorize(values)
@@ -37,6 +58,7 @@ class _Vocabulary:
                 f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
                 "hashable. Pass list-valued columns in sequence=[...]."
             ) from None
+        uniques = _as_vocabulary_type(self.value_type, uniques)
         found = _positions(self.index, uniques)
         if self.seen is not None:
             unseen = (found < 0) & (_positions(self.seen, uniques) < 0)
@@ -47,7 +69,62 @@ class _Vocabulary:
                     "handle_unknown='oov' to map them to the out-of-vocabulary index instead."
                 )
         per_unique = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
-        return np.append(per_unique, self.missing_code)[codes]
+        present = codes >= 0
+        share = float((found[codes[present]] < 0).mean()) if present.any() else float("nan")
+        return np.append(per_unique, self.missing_code)[codes], share
+
+
+def _value_type(index) -> str | None:
+    """"int", "bool" or "str" when every kept value is of that type, else None."""
+    if is_integer_dtype(index.dtype):
+        return "int"
+    if is_string_dtype(index.dtype) and not is_object_dtype(index.dtype):
+        return "str"
+    return value_type(index.tolist()) if is_object_dtype(index.dtype) else None
+
+
+def value_type(values) -> str | None:
+    """"int", "bool" or "str" when every one of the Python ``values`` is of that type, else None."""
+    if not len(values):
+        return None
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return "bool"
+    if all(isinstance(v, str) for v in values):
+        return "str"
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return "int"
+    return None
+
+
+_BOOL_WORDS = {"True": True, "False": False, "true": True, "false": False}
+
+
+def as_value_type(value, kind):
+    """``value`` converted to a vocabulary's value type where that is lossless and unambiguous: a string that is
+    an integer's exact decimal form ("123", not "0123" or "1e3") for an int vocabulary, "True"/"False" (or lower
+    case) for a bool one, an integer's decimal form for a str one; anything else unchanged."""
+    if kind == "int" and isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            return value
+        return number if str(number) == value else value
+    if kind == "bool" and isinstance(value, str):
+        return _BOOL_WORDS.get(value, value)
+    if kind == "str" and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return str(value)
+    return value
+
+
+def _as_vocabulary_type(kind, uniques):
+    """Distinct values converted by :func:`as_value_type`; only text (or, for a str vocabulary, integers) is."""
+    dtype = uniques.dtype
+    if isinstance(dtype, CategoricalDtype):
+        dtype = dtype.categories.dtype
+    textual = is_object_dtype(dtype) or is_string_dtype(dtype)
+    if kind is None or not len(uniques) or not (textual or (kind == "str" and is_integer_dtype(dtype))):
+        return uniques
+    return pd.Index([as_value_type(v, kind) for v in np.asarray(uniques, dtype=object)], dtype=object)
 
 
 def _positions(index, uniques):

@@ -29,11 +29,14 @@ from ._columns import (
     _renamed,
 )
 from ._frames import as_pandas, column_names
-from ._encode import _count_values, _plain_index, _Vocabulary
+from ._encode import UnknownValueWarning, _count_values, _plain_index, _Vocabulary
 from ._source import is_table_source, iter_frames, open_table_source
 from ._vocabulary import dump_document, vocabulary_document
 from ..fields import MISSING_INDEX, OOV_INDEX, SPEC_ATTR, FieldArray, FieldSpec
 
+
+# A one-row request with an unseen id is ordinary serving; the share means something on a batch.
+_UNKNOWN_WARNING_MIN_ROWS = 50
 
 # float32 holds every integer up to 2**24 exactly; larger indices would collide.
 _FLOAT32_MAX_VOCAB = 2**24
@@ -74,9 +77,13 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     Values are matched by equality as Python dictionaries match them:
     ``3``, ``3.0`` and ``np.int64(3)`` are one value, so an integer column
     transformed from floats that are integral finds its ids, and ``True``
-    equals ``1`` (so a bool column accepts 0/1). The string ``"3"`` never
-    matches the number ``3``: it is out of vocabulary (or an error with
-    ``handle_unknown="error"``).
+    equals ``1`` (so a bool column accepts 0/1). Text sent for another type
+    is converted only where that is lossless: ``"3"`` finds the integer ``3``
+    (``"03"`` and ``"3.0"`` do not), ``"True"`` and ``"false"`` find the
+    bools, and the integer ``3`` finds the string ``"3"``; anything else is
+    out of vocabulary (or an error with ``handle_unknown="error"``), and a
+    column far more out of vocabulary than in fit warns (see
+    ``unknown_share_warning``).
 
     Parameters
     ----------
@@ -138,6 +145,16 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
 
     delimiter : str, default="^"
         Separator of delimiter-joined string sequences.
+
+    unknown_share_warning : float in [0, 1) or None, default=0.5
+        At transform, a column whose share of out-of-vocabulary values (among
+        its present values, on a batch of at least 50 rows) exceeds the share
+        in fit by more than this gets an ``UnknownValueWarning`` naming it:
+        most often its dtype changed (ids sent as text). None silences it.
+        Before looking values up, transform converts them to the vocabulary's
+        type where that is lossless: the string ``"123"`` for an integer
+        vocabulary, ``"True"``/``"false"`` for a bool one, the integer ``123``
+        for a string one.
 
     dtype : {np.float32, np.float64}, default=np.float32
         Output dtype. float32 holds indices up to 2**24 exactly; larger
@@ -210,6 +227,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         encoded_missing_value="own",
         max_len=None,
         delimiter="^",
+        unknown_share_warning=0.5,
         dtype=np.float32,
     ):
         self.categorical = categorical
@@ -222,6 +240,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self.encoded_missing_value = encoded_missing_value
         self.max_len = max_len
         self.delimiter = delimiter
+        self.unknown_share_warning = unknown_share_warning
         self.dtype = dtype
 
     def __sklearn_tags__(self):
@@ -274,6 +293,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             )
         plans = self._plan_columns(frame, columns, labels)
         counts, n_rows = _count_values(plans, frames)
+        own_counts = dict(counts)  # before sequences add their tokens to their targets' counts
 
         for plan in plans:
             if plan.kind == "sequence" and plan.target is not None:
@@ -298,6 +318,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         }
         for plan in plans:  # a sequence with a target uses its target's vocabulary
             plan.vocabulary = vocabularies.get(plan.target or plan.column)
+            if plan.vocabulary is not None and plan.target is None:
+                plan.vocabulary.fit_unknown_share = plan.vocabulary.unknown_share(own_counts[plan.column])
 
         spec = FieldSpec(plan.field for plan in plans)
         too_big = [f.name for f in spec if f.vocab_size > _FLOAT32_MAX_VOCAB]
@@ -345,6 +367,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         "encoded_missing_value": [StrOptions({"own", "oov"})],
         "max_len": [None, positive(Integral)],
         "delimiter": [NonEmptyString()],
+        "unknown_share_warning": [None, interval(Real, 0, 1, "left")],
         "dtype": [FloatDtype()],
     }
 
@@ -493,7 +516,9 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         slices = self.field_spec_.column_slices()
         for plan in self._plans_:
             where = slices[plan.column]
-            out[:, where] = plan.transform(frame[plan.column]).reshape(n, where.stop - where.start)
+            encoded, share = plan.transform(frame[plan.column])
+            out[:, where] = encoded.reshape(n, where.stop - where.start)
+            self._warn_unknown(plan, share, n)
 
         if self._pandas_output():
             return self._output_frame(out, frame.index if isinstance(X, pd.DataFrame) else None)
@@ -605,6 +630,18 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             )
         frame = X[self._labels_]
         return frame if self._labels_ == self._columns_ else frame.set_axis(self._columns_, axis=1)
+
+    def _warn_unknown(self, plan, share, n_rows):
+        """Warn when a column is far more out of vocabulary than in fit: most often a dtype changed."""
+        threshold = self.unknown_share_warning
+        if threshold is None or share is None or n_rows < _UNKNOWN_WARNING_MIN_ROWS or not share > plan.vocabulary.fit_unknown_share + threshold:
+            return
+        warnings.warn(
+            f"Column {plan.column!r}: {share:.0%} of its values are out of vocabulary (fit: "
+            f"{plan.vocabulary.fit_unknown_share:.0%}); check that its values and dtype are those of fit (e.g. ids "
+            f"sent as text). Pass unknown_share_warning=None to {type(self).__name__} to silence this.",
+            UnknownValueWarning, stacklevel=3,
+        )
 
     def _pandas_output(self):
         config = getattr(self, "_sklearn_output_config", {}).get("transform")
