@@ -17,7 +17,7 @@ from skorch.helper import predefined_split
 from ._calibration import IDENTITY, fit_platt
 from ._callbacks import member_scores
 from ._data import FieldTensors
-from ._device import data_parallel_shard, resolve_device
+from ._device import check_device_available, data_parallel_shard, resolve_device
 from ._inputs import FittedInput, prediction_tensors, training_data
 from ._net import CTRNet, FitInterrupted
 from ._params import CORE_CONSTRAINTS
@@ -46,6 +46,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        check_device_available(self.device)
         self._check_params()
         return self
 

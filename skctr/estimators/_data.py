@@ -20,9 +20,16 @@ class FieldTensors(torch.utils.data.Dataset):
     def from_array(cls, array, field_spec: FieldSpec, y=None) -> "FieldTensors":
         """Split an encoded array by field kind, checking indices against the vocabularies."""
         ids, values = field_spec.split_columns(array)
-        if not np.isfinite(values).all():
-            bad = [f.name for f, ok in zip([f for f in field_spec if not f.is_indexed], np.isfinite(values).all(0)) if not ok]
-            raise ValueError(f"Encoded numeric field(s) {bad} contain NaN or infinity; encode the data with FieldEncoder.")
+        finite = np.isfinite(values)
+        if not finite.all():
+            numeric = [f.name for f in field_spec if not f.is_indexed]
+            rows, columns = np.nonzero(~finite)
+            bad = sorted({numeric[j] for j in columns})
+            raise ValueError(
+                f"Encoded numeric field(s) {bad} hold NaN or infinity (first at row {int(rows[0])}, field "
+                f"{numeric[columns[0]]!r}); the networks need finite values: encode the raw columns with FieldEncoder, "
+                "which maps missing values to 0, or replace them."
+            )
         if ids.size:
             limits = np.concatenate([[f.vocab_size] * f.max_len for f in field_spec if f.is_indexed])
             bad_columns = (ids.min(axis=0) < 0) | (ids.max(axis=0) >= limits)

@@ -10,11 +10,12 @@ from ..nn import KDEF, KNOWLEDGE_MODES, TEACHER_MODES
 from ..nn.students import parse_student
 from ._base import CTRClassifierBase
 from ._docs import fill_doc
-from .._validation import positive
+from .._validation import interval
 from ._params import CORE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 DEFAULT_N_STUDENTS = 3
+MAX_STUDENTS = 64
 #: Named student line-ups. "latest" is the paper's heterogeneous KDEF (PNN + FINAL + ECN, "KDEF_Latest").
 STUDENT_PRESETS = {"latest": ("pnn", "final", "ecn")}
 
@@ -36,6 +37,7 @@ class KDEFClassifier(CTRClassifierBase):
     ----------
     n_students : int or None, default=None
         Number of students when ``students`` is a single network; None means 3.
+        At most 64.
         With a list of students it must be None or equal the list's length.
     students : str, (str, dict) or list of those, default="mlp"
         The student networks by registry name, optionally with their own
@@ -170,7 +172,8 @@ class KDEFClassifier(CTRClassifierBase):
 
     _parameter_constraints = {
         **CORE_CONSTRAINTS,
-        "n_students": [None, positive(Integral)],
+        # Beyond the ablations' 10 nothing gains; the bound keeps a typo from exhausting memory.
+        "n_students": [None, interval(Integral, 1, MAX_STUDENTS, "both")],
         "students": "no_validation",  # a preset, a registry spec or a list of them: _check_params
         "knowledge": [StrOptions(set(KNOWLEDGE_MODES))],
         "examination": ["boolean"],

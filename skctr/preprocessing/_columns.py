@@ -159,7 +159,8 @@ class _ColumnPlan:
         if self.kind == "numeric":
             values = _as_float(series, self.column)
             if self.encoding == "scale":
-                return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale), None
+                with np.errstate(over="ignore"):
+                    return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale), None
             return self.vocabulary.encode(_log_bucket(values), self.column)
         if self.kind == "categorical":
             return self.vocabulary.encode(series, self.column)
@@ -252,3 +253,16 @@ def _renamed(value, to_name):
         return [_rename(label, to_name) for label in value]
     except TypeError:
         return value
+
+
+def _check_representable(scaled, column, dtype):
+    """A ValueError naming the column and first row whose scaled value the output dtype cannot hold."""
+    limit = np.finfo(dtype).max
+    bad = ~(np.abs(scaled) <= limit)  # also catches inf and NaN
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Numeric column {column!r}: row {row} (and {int(bad.sum()) - 1} more) scales to {scaled[row]:.3g}, beyond "
+            f"what {np.dtype(dtype).name} holds; clip the column to the range seen in fit before transform, or fit "
+            "with dtype=np.float64."
+        )

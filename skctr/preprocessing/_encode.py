@@ -177,21 +177,24 @@ class _Moments:
     """Count, mean and sum of squared deviations of a numeric column, merged batch by batch (Chan et al.)."""
 
     def __init__(self):
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+        self.n, self.mean, self.m2, self.max_abs = 0, 0.0, 0.0, 0.0
 
     def add(self, present):
         n = len(present)
         if n == 0:
             return
-        mean = float(present.mean())
-        m2 = float(((present - mean) ** 2).sum())
+        self.max_abs = max(self.max_abs, float(np.abs(present).max()))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported, naming the column, at the end
+            mean = float(present.mean())
+            m2 = float(((present - mean) ** 2).sum())
         if self.n == 0:
             self.n, self.mean, self.m2 = n, mean, m2
             return
         total = self.n + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta**2 * self.n * n / total
+        with np.errstate(over="ignore", invalid="ignore"):  # numpy floats overflow to inf; Python's would raise
+            delta = np.float64(mean) - self.mean
+            self.mean = float(self.mean + delta * n / total)
+            self.m2 = float(self.m2 + m2 + delta**2 * self.n * n / total)
         self.n = total
 
 
@@ -234,7 +237,14 @@ def _count_values(plans, frames):
         if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:
             stats = moments[plan.column]
             if stats.n:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    std = float(np.sqrt(stats.m2 / stats.n))
+                if not (np.isfinite(stats.mean) and np.isfinite(std)):
+                    raise ValueError(
+                        f"Numeric column {plan.column!r} holds values as large as {stats.max_abs:.3g}, too large for "
+                        "a finite mean and standard deviation in float64; rescale or clip it (e.g. np.log1p), or pass "
+                        f"it in numeric={{{plan.column!r}: 'log_bucket'}}."
+                    )
                 plan.mean = stats.mean
-                std = float(np.sqrt(stats.m2 / stats.n))
-                plan.scale = std if np.isfinite(std) and std > 0 else 1.0
+                plan.scale = std if std > 0 else 1.0
     return counts, n_rows

@@ -21,6 +21,7 @@ from ._columns import (
     _ColumnPlan,
     _check_delimiter,
     _check_max_len,
+    _check_representable,
     _infer_kind,
     _is_int,
     _list_cells,
@@ -517,6 +518,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         for plan in self._plans_:
             where = slices[plan.column]
             encoded, share = plan.transform(frame[plan.column])
+            if plan.kind == "numeric" and plan.encoding == "scale":
+                _check_representable(encoded, plan.column, self.dtype)
             out[:, where] = encoded.reshape(n, where.stop - where.start)
             self._warn_unknown(plan, share, n)
 

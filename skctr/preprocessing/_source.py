@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._schema import file_schemas, inferred_schema, unified_schema, with_partitions
+
 #: Rows per record batch read from a table source.
 READ_ROWS = 65_536
 
@@ -24,15 +26,27 @@ def is_table_source(X) -> bool:
 
 
 def open_table_source(X):
-    """``X`` as a ``pyarrow.dataset.Dataset``; a path must name a parquet file or a folder of them."""
+    """``X`` as a ``pyarrow.dataset.Dataset`` whose schema every file agrees with (:func:`unified_schema`).
+
+    A path must name a parquet file or a folder of them. A user's FileSystemDataset with the schema pyarrow
+    inferred (the first file's) is checked like a folder; one given a schema explicitly is trusted, since
+    pyarrow casts every batch to that schema and reads a declared column as null where a file lacks it.
+    """
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
+    if isinstance(X, ds.FileSystemDataset):
+        return X.replace_schema(with_partitions(unified_schema(file_schemas(X)), X)) if inferred_schema(X) else X
     if isinstance(X, ds.Dataset):
         return X
     path = Path(X)
     if not path.exists():
         raise FileNotFoundError(f"No parquet file or folder at {str(path)!r}; pass an existing path or a pyarrow Dataset.")
-    return ds.dataset(str(path), format="parquet")
+    # An explicit (empty) schema keeps pyarrow from reading the first footer: all are read below, alike.
+    found = ds.dataset(str(path), format="parquet", schema=pa.schema([]))
+    if not found.files:
+        raise ValueError(f"No parquet files in the folder {str(path)!r}; pass a folder holding the table's parquet files.")
+    return found.replace_schema(unified_schema(file_schemas(found)))
 
 
 def check_columns(dataset, columns, what: str) -> None:
@@ -82,7 +96,8 @@ def iter_frames(dataset, columns=None, *, read_rows: int = READ_ROWS, seed=None)
             pieces += fragment.split_by_row_group() if groups and len(groups) > 1 else [fragment]
         fragments = [pieces[i] for i in rng.permutation(len(pieces))]
     for fragment in fragments:
-        for batch in fragment.to_batches(columns=columns, batch_size=read_rows):
+        # The dataset's schema, not the fragment's own: every batch converts alike.
+        for batch in fragment.to_batches(schema=dataset.schema, columns=columns, batch_size=read_rows):
             if batch.num_rows:
                 yield read_frame(batch)
 

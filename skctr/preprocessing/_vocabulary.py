@@ -16,10 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ._encode import as_value_type, value_type
 from ..fields import FIRST_VALUE_INDEX, MISSING_INDEX, OOV_INDEX, PAD_INDEX
 
 FORMAT = "skctr-field-vocabulary"
 VERSION = 1
+# The top-level keys of a document (docs/vocabulary_format.md), all required.
+_KEYS = ("input_columns", "n_columns", "n_ids", "n_values", "dtype", "indices", "missing_value_index",
+         "handle_unknown", "fields", "vocabularies")
 # log_bucket's integer conversion clips to this magnitude, as FieldEncoder does.
 _INT_CLIP = float(2**53)
 
@@ -139,25 +143,33 @@ class VocabularyEncoder:
 
     def __init__(self, vocabulary):
         if isinstance(vocabulary, dict):
-            document = vocabulary
+            document, source = vocabulary, ""
         else:
-            document = json.loads(Path(vocabulary).read_text(encoding="utf-8"))
+            document, source = _read_document(vocabulary), f"{str(vocabulary)!r}: "
         if document.get("format") != FORMAT:
             raise ValueError(
-                f"Not a {FORMAT} document (format={document.get('format')!r}); pass the JSON that "
+                f"{source}Not a {FORMAT} document (format={document.get('format')!r}); pass the JSON that "
                 "FieldEncoder.save_vocabulary writes."
             )
         if document.get("version") != VERSION:
             raise ValueError(
-                f"Unsupported {FORMAT} version {document.get('version')!r}: this skctr reads version {VERSION}. "
+                f"{source}Unsupported {FORMAT} version {document.get('version')!r}: this skctr reads version {VERSION}. "
                 "Save the vocabulary again with this skctr's FieldEncoder.save_vocabulary, or read it with the skctr "
                 "that wrote it."
+            )
+        absent = [key for key in _KEYS if key not in document]
+        if absent:
+            raise ValueError(
+                f"{source}Not a complete {FORMAT} document: it lacks {absent}. Save the vocabulary again with "
+                "FieldEncoder.save_vocabulary."
             )
         self.document = document
         # A Python dict matches keys as the format prescribes: 3, 3.0 and true == 1 are one key, "3" another.
         self.lookup = {
             name: {value: index for value, index in pairs} for name, pairs in document["vocabularies"].items()
         }
+        self.value_types = {name: value_type([value for value, _ in pairs])
+                            for name, pairs in document["vocabularies"].items()}
 
     def transform(self, frame) -> tuple[np.ndarray, np.ndarray]:
         """Encode rows into the inputs of an exported graph.
@@ -240,7 +252,7 @@ class VocabularyEncoder:
         """The index of one categorical value or sequence token."""
         if _is_missing(value):
             return self.document["missing_value_index"]
-        index = table.get(value)
+        index = table.get(as_value_type(value, self.value_types[field["vocabulary"]]))
         if index is not None:
             return index
         if self.document["handle_unknown"] == "error":
@@ -250,6 +262,23 @@ class VocabularyEncoder:
                 "the out-of-vocabulary index instead."
             )
         return self.document["indices"]["out_of_vocabulary"]
+
+
+def _read_document(path) -> dict:
+    """The JSON object in the file at ``path``; a truncated or non-JSON file is a ValueError naming it."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError: say which file, in one line
+        raise ValueError(
+            f"{str(path)!r} is not a complete skctr vocabulary JSON ({error}); save it again with "
+            "FieldEncoder.save_vocabulary."
+        ) from None
+    if not isinstance(document, dict):
+        raise ValueError(
+            f"{str(path)!r} is not a skctr vocabulary JSON: it holds a JSON {type(document).__name__}, not an "
+            "object; pass the file FieldEncoder.save_vocabulary writes."
+        )
+    return document
 
 
 def _is_missing(value) -> bool:

@@ -82,7 +82,17 @@ def parse_student(spec, parameter: str = "students", *, internal: bool = False) 
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ValueError(f"{parameter}: student {name!r} has no parameter(s) {unknown}; it accepts {sorted(known)}.")
+    if params and not _REGISTRY[name].reads_sequences:
+        _try_build(name, params, parameter)
     return name, params
+
+
+def _try_build(name: str, params: dict, parameter: str) -> None:
+    """Build the network once on two tiny fields, so a bad value fails here, naming it, not deep inside fit."""
+    try:
+        _REGISTRY[name](2, 4, **params)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise ValueError(f"{parameter}: student {name!r} cannot be built with {params}: {exc}") from None
 
 
 def resolve_student_params(spec, shared: Mapping, parameter: str = "students") -> tuple[str, dict]:
