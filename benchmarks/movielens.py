@@ -40,7 +40,7 @@ LABELS = {
 
 def load(folder: Path):
     frames = {s: pd.read_parquet(folder / f"{s}.parquet").drop(columns="ts") for s in ("train", "valid", "test")}
-    encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}})
+    encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}}, sequence_order="newest_first")
     encoder.fit(frames["train"].drop(columns="label"))
     splits = [(encoder.transform(f.drop(columns="label")), f["label"].to_numpy()) for f in frames.values()]
     return splits, frames["test"]["user_id"].to_numpy()

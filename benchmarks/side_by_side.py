@@ -31,7 +31,7 @@ def load(folder: Path, dataset: str):
     frames = {s: pd.read_parquet(folder / dataset / f"{s}.parquet") for s in ("train", "valid", "test")}
     if dataset == "movielens100k":
         frames = {s: f.drop(columns="ts") for s, f in frames.items()}
-        encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}})
+        encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}}, sequence_order="newest_first")
         groups = frames["test"]["user_id"].to_numpy()
     else:
         counts = [c for c in frames["train"] if c.startswith("I")]

@@ -121,7 +121,8 @@ def files(tmp_path_factory):
     X, y = make_ctr(n_samples=3000, cardinality=(5, 50), random_state=2)
     frame = X.assign(click=y.astype(int), request=np.arange(len(y)))
     folder = tmp_path_factory.mktemp("cli")
-    frame.iloc[:2000].to_parquet(folder / "train.parquet", index=False)
+    # A request id is unique per row: no feature (new rows would be all out of vocabulary), so training lacks it.
+    frame.iloc[:2000].drop(columns="request").to_parquet(folder / "train.parquet", index=False)
     frame.iloc[2000:2500].to_csv(folder / "valid.csv", index=False)
     frame.iloc[2500:].to_csv(folder / "test.csv.gz", index=False)
     return folder, frame
@@ -208,7 +209,7 @@ def test_train_without_valid_then_predict_round_trip(model, suffix, files, tmp_p
 
     scores = tmp_path / "scores.csv"
     assert main(["predict", "--model", str(out), "--data", str(data), "--label", "label", "--out", str(scores)]) == 0
-    assert capsys.readouterr().out == f"wrote 1,500 scores to {scores}\n"
+    assert capsys.readouterr().out == f"wrote 1,500 scores to {scores} (score is P(label == 1))\n"
     written = pd.read_csv(scores)
     assert list(written.columns) == ["score"]
     X = pd.read_parquet(data) if suffix == "/" else pd.read_csv(data, sep="\t" if suffix == ".tsv" else ",")
@@ -442,5 +443,6 @@ def test_help_lists_commands_and_exit_codes(capsys):
     assert exit_.value.code == 0
     printed = capsys.readouterr().out
     assert "{train,evaluate,predict,export,demo}" in printed
-    for line in ("0  success", "1  unexpected error", "2  bad command line", "3  bad input", "4  bad model file"):
+    for line in ("0  success", "1  unexpected error", "2  bad command line", "3  bad input", "4  bad model file",
+                 "130  interrupted"):
         assert line in printed

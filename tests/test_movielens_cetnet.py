@@ -15,7 +15,7 @@ THRESHOLD = 0.68
 
 def test_default_cetnet_with_a_history_of_the_item_field():
     train, valid, test = (load_split("movielens100k", s).drop(columns="ts") for s in ("train", "valid", "test"))
-    encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}})
+    encoder = FieldEncoder(sequence={"hist_items": {"target": "item_id", "max_len": 20}, "genres": {}}, sequence_order="newest_first")
     X_train = encoder.fit_transform(train.drop(columns="label"))
     assert [f.target for f in encoder.field_spec_ if f.name == "hist_items"] == ["item_id"]
     X_valid, X_test = (encoder.transform(f.drop(columns="label")) for f in (valid, test))

@@ -242,14 +242,15 @@ def frames(draw, n):
 @settings(max_examples=60, deadline=None)
 @given(X_fit=frames(25), X_new=frames(25), encoding=st.sampled_from(["scale", "log_bucket"]),
        target=st.sampled_from([None, "x"]), max_len=st.sampled_from([None, 1, 3]),
+       order=st.sampled_from([None, "newest_first", "oldest_first"]),
        options=st.fixed_dictionaries({
            "min_frequency": st.sampled_from([None, 2, 0.2]), "max_categories": st.sampled_from([None, 1, 3]),
            "encoded_missing_value": st.sampled_from(["own", "oov"]),
            "handle_unknown": st.sampled_from(["oov", "error"]),
            "dtype": st.sampled_from([np.float32, np.float64])}))
-def test_round_trip_property(X_fit, X_new, encoding, target, max_len, options, tmp_path_factory):
+def test_round_trip_property(X_fit, X_new, encoding, target, max_len, order, options, tmp_path_factory):
     encoder = FieldEncoder(categorical=["x"], numeric={"y": encoding},
-                           sequence={"s": {"target": target, "max_len": max_len}}, **options)
+                           sequence={"s": {"target": target, "max_len": max_len, "order": order}}, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # disjoint token and target types warn; that is part of what is drawn
         encoder.fit(X_fit)

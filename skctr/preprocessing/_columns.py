@@ -24,7 +24,11 @@ from ..fields import PAD_INDEX, Field
 _NUMERIC_ENCODINGS = ("scale", "log_bucket")
 
 
-_SEQUENCE_OPTIONS = ("max_len", "delimiter", "target")
+_SEQUENCE_OPTIONS = ("max_len", "delimiter", "target", "order")
+
+
+#: How a sequence cell's items are ordered in time; the encoded layout is always newest first.
+SEQUENCE_ORDERS = ("newest_first", "oldest_first")
 
 
 _LIST_TYPES = (list, tuple, np.ndarray)
@@ -134,7 +138,7 @@ def _split_cells(series, delimiter, column):
 class _ColumnPlan:
     """What FieldEncoder learned about one input column."""
 
-    def __init__(self, column, kind, encoding=None, max_len=1, delimiter=None, target=None):
+    def __init__(self, column, kind, encoding=None, max_len=1, delimiter=None, target=None, order="newest_first"):
         self.column = column
         self.kind = kind  # "categorical", "numeric" or "sequence"
         self.encoding = encoding  # "scale" or "log_bucket" for numeric columns
@@ -143,6 +147,9 @@ class _ColumnPlan:
         self.inferred_max_len = kind == "sequence" and max_len is None
         self.delimiter = delimiter
         self.target = target
+        self.order = order
+        self.longest = 0  # the longest cell seen in fit
+        self.default_encoding = False  # a numeric column encoded with numeric_encoding, not its own
         self.vocabulary = None
         self.mean = 0.0
         self.scale = 1.0
@@ -169,7 +176,9 @@ class _ColumnPlan:
         starts = np.cumsum(lengths) - lengths
         positions = np.arange(len(flat)) - np.repeat(starts, lengths)
         rows = np.repeat(np.arange(n), lengths)
-        keep = positions < self.max_len  # truncation keeps the first max_len tokens
+        if self.order == "oldest_first":
+            positions = np.repeat(lengths, lengths) - 1 - positions  # recency rank: the last item is the newest
+        keep = positions < self.max_len  # truncation keeps the newest max_len tokens
         out = np.full((n, self.max_len), PAD_INDEX, dtype=np.int64)
         ids, share = self.vocabulary.encode(flat[keep], self.column)
         out[rows[keep], positions[keep]] = ids

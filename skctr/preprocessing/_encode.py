@@ -38,7 +38,8 @@ class _Vocabulary:
 
     @cached_property
     def value_type(self) -> str | None:
-        return _value_type(self.index)
+        # With handle_unknown="error" the seen values are part of the lookup (and of the JSON) too.
+        return _value_type(self.index if self.seen is None else self.seen)
 
     def unknown_share(self, counts) -> float:
         """The share of the values counted in ``counts`` (value -> count) that this vocabulary maps to OOV."""
@@ -54,10 +55,7 @@ class _Vocabulary:
             # Factorize once so each distinct value is looked up once; NA gets code -1.
             codes, uniques = pd.factorize(values)
         except TypeError as exc:
-            raise TypeError(
-                f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
-                "hashable. Pass list-valued columns in sequence=[...]."
-            ) from None
+            raise _unhashable(column, exc) from None
         uniques = _as_vocabulary_type(self.value_type, uniques)
         found = _positions(self.index, uniques)
         if self.seen is not None:
@@ -72,6 +70,14 @@ class _Vocabulary:
         present = codes >= 0
         share = float((found[codes[present]] < 0).mean()) if present.any() else float("nan")
         return np.append(per_unique, self.missing_code)[codes], share
+
+
+def _unhashable(column, exc) -> TypeError:
+    return TypeError(
+        f"Column {column!r} holds unhashable values ({exc}): categorical values and sequence items must be scalars "
+        "(strings, numbers, bools). A column of lists belongs in sequence=[...]; a sequence whose items are "
+        "themselves lists (nested lists) must be flattened first."
+    )
 
 
 def _value_type(index) -> str | None:
@@ -155,10 +161,7 @@ def _value_counts(series, column):
     try:
         return series.value_counts(dropna=True, sort=False)
     except TypeError as exc:
-        raise TypeError(
-            f"Column {column!r} holds unhashable values ({exc}); categorical values must be "
-            "hashable. Pass list-valued columns in sequence=[...]."
-        ) from None
+        raise _unhashable(column, exc) from None
 
 
 def _plain_index(index):
@@ -229,9 +232,13 @@ def _count_values(plans, frames):
                     counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
             else:
                 lengths, flat = _split_cells(series, plan.delimiter, plan.column)
+                plan.longest = max(plan.longest, int(lengths.max(initial=0)))
                 if plan.inferred_max_len:
                     plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
                 tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
+                if is_object_dtype(tokens.index.dtype) and any(isinstance(v, (list, tuple, dict, set, np.ndarray))
+                                                               for v in tokens.index):
+                    raise _unhashable(plan.column, "an item is itself a list")
                 counts[plan.column] = _merge_counts(counts.get(plan.column), tokens)
     for plan in plans:
         if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:

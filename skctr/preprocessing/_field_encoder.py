@@ -1,6 +1,7 @@
 """FieldEncoder: from a raw DataFrame to the index/value array the networks eat."""
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 import warnings
 from itertools import chain
@@ -18,6 +19,7 @@ from .._validation import FloatDtype, NonEmptyString, interval, positive
 from ._columns import (
     _NUMERIC_ENCODINGS,
     _SEQUENCE_OPTIONS,
+    SEQUENCE_ORDERS,
     _ColumnPlan,
     _check_delimiter,
     _check_max_len,
@@ -43,6 +45,23 @@ _UNKNOWN_WARNING_MIN_ROWS = 50
 _FLOAT32_MAX_VOCAB = 2**24
 
 
+def _settle_sequence_order(plans):
+    """Sequences of unstated order are read newest first, with a warning once any cell holds two items."""
+    for plan in plans:
+        if plan.kind != "sequence" or plan.order is not None:
+            continue
+        plan.order = "newest_first"
+        if plan.longest >= 2:
+            warnings.warn(
+                f"Sequence column {plan.column!r} has no stated order, so it is read newest first (its first item the "
+                "most recent; longer cells keep their first max_len items). If its lists are oldest first (appended "
+                f"in time order), pass sequence_order='oldest_first' (or sequence={{{plan.column!r}: {{'order': "
+                "'oldest_first'}}) to FieldEncoder; pass 'newest_first' to silence this (for an unordered bag such as "
+                "genres, either will do).",
+                UserWarning, stacklevel=3,
+            )
+
+
 class FieldEncoder(TransformerMixin, BaseEstimator):
     """Encode a raw DataFrame into the field layout that skctr's networks eat.
 
@@ -56,8 +75,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     * **numeric** fields hold one standardized float (``"scale"``), or are
       bucketed with the Criteo rule and become categorical fields
       (``"log_bucket"``).
-    * **sequence** fields hold ``max_len`` embedding indices, padded at the end
-      with ``0``.
+    * **sequence** fields hold ``max_len`` embedding indices, newest first,
+      padded at the end with ``0``.
 
     The output is a :class:`~skctr.preprocessing.FieldArray` that carries the
     fitted :class:`~skctr.preprocessing.FieldSpec`, so a network placed after
@@ -98,7 +117,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     sequence : list of str or dict, default=None
         Columns to encode as sequences; or a dict ``{column: options}`` where
         options is a dict with any of ``"max_len"`` (int), ``"delimiter"``
-        (str) and ``"target"`` (the name of a categorical column whose
+        (str), ``"order"`` (overriding ``sequence_order``) and ``"target"``
+        (the name of a categorical column whose
         vocabulary the sequence shares: its vocabulary is learned from that
         column's values plus the sequence's tokens). Cells may be lists,
         tuples, 1-D arrays or delimiter-joined strings; ``None``, NaN and the
@@ -142,10 +162,20 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     max_len : int, default=None
         Length of sequence fields without a ``max_len`` option; None uses the
         longest training sequence (at least 1). Longer sequences keep their
-        first ``max_len`` tokens.
+        newest ``max_len`` tokens (see ``sequence_order``).
 
     delimiter : str, default="^"
         Separator of delimiter-joined string sequences.
+
+    sequence_order : {"newest_first", "oldest_first"} or None, default=None
+        How the items of sequence cells without an ``"order"`` option are
+        ordered in time. The encoded layout is always newest first (position
+        0 the most recent, as InterFormer's recency reading assumes), and a
+        cell longer than ``max_len`` keeps its newest items: with
+        ``"oldest_first"`` (histories appended in time order) each cell is
+        reversed, so the last item comes first. None reads cells newest
+        first and warns at fit when a cell holds two or more items, since
+        the order cannot be told from the data.
 
     unknown_share_warning : float in [0, 1) or None, default=0.5
         At transform, a column whose share of out-of-vocabulary values (among
@@ -228,6 +258,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         encoded_missing_value="own",
         max_len=None,
         delimiter="^",
+        sequence_order=None,
         unknown_share_warning=0.5,
         dtype=np.float32,
     ):
@@ -241,6 +272,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self.encoded_missing_value = encoded_missing_value
         self.max_len = max_len
         self.delimiter = delimiter
+        self.sequence_order = sequence_order
         self.unknown_share_warning = unknown_share_warning
         self.dtype = dtype
 
@@ -293,7 +325,9 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                 f"(shape={frame.shape})."
             )
         plans = self._plan_columns(frame, columns, labels)
+        self._warn_unused_options(plans)
         counts, n_rows = _count_values(plans, frames)
+        _settle_sequence_order(plans)
         own_counts = dict(counts)  # before sequences add their tokens to their targets' counts
 
         for plan in plans:
@@ -345,6 +379,27 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             del self.feature_names_in_
         return self
 
+    def _warn_unused_options(self, plans):
+        """An option set away from its default that applies to no column is a mistake the user must hear of."""
+        indexed = any(p.kind != "numeric" or p.encoding == "log_bucket" for p in plans)
+        sequences = any(p.kind == "sequence" for p in plans)
+        applies = {
+            "numeric_encoding": (any(p.kind == "numeric" and p.default_encoding for p in plans),
+                                 "no column takes it: integer columns are categorical unless listed in numeric=[...], "
+                                 "and a numeric={column: encoding} dict overrides it"),
+            "max_len": (sequences, "no column is a sequence"),
+            "sequence_order": (sequences, "no column is a sequence"),
+            "min_frequency": (indexed, "no column is categorical, a sequence or log-bucketed"),
+            "max_categories": (indexed, "no column is categorical, a sequence or log-bucketed"),
+            "handle_unknown": (indexed, "no column is categorical, a sequence or log-bucketed"),
+            "encoded_missing_value": (indexed, "no column is categorical, a sequence or log-bucketed"),
+        }
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        for name, (used, why) in applies.items():
+            value = getattr(self, name)
+            if not used and value != defaults[name]:
+                warnings.warn(f"{name}={value!r} changes nothing: {why}.", UserWarning, stacklevel=3)
+
     def _source_frames(self, X, y):
         """Record batches of a table source as frames, without its label column ``y`` (a name or None)."""
         if y is not None and not isinstance(y, str):
@@ -368,6 +423,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         "encoded_missing_value": [StrOptions({"own", "oov"})],
         "max_len": [None, positive(Integral)],
         "delimiter": [NonEmptyString()],
+        "sequence_order": [None, StrOptions(set(SEQUENCE_ORDERS))],
         "unknown_share_warning": [None, interval(Real, 0, 1, "left")],
         "dtype": [FloatDtype()],
     }
@@ -429,13 +485,14 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             kind = listed.get(column) or _infer_kind(series, column)
             if kind == "numeric":
                 encoding = self.numeric_encoding
-                if isinstance(numeric, dict):
-                    encoding = numeric.get(column, encoding)
+                own = isinstance(numeric, dict) and column in numeric
+                encoding = numeric[column] if own else encoding
                 if encoding not in _NUMERIC_ENCODINGS:
                     raise ValueError(
                         f"numeric[{column!r}] must be one of {_NUMERIC_ENCODINGS}, got {encoding!r}."
                     )
                 plans.append(_ColumnPlan(column, "numeric", encoding=encoding))
+                plans[-1].default_encoding = not own
             elif kind == "sequence":
                 options = sequence.get(column) if isinstance(sequence, dict) else None
                 options = {} if options is None else options
@@ -446,12 +503,15 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                     )
                 max_len = options.get("max_len", self.max_len)
                 delimiter = options.get("delimiter", self.delimiter)
+                order = options.get("order", self.sequence_order)
+                if order is not None and order not in SEQUENCE_ORDERS:
+                    raise ValueError(f"sequence[{column!r}]['order'] must be one of {SEQUENCE_ORDERS}, got {order!r}.")
                 _check_max_len(max_len, f"sequence[{column!r}]['max_len']")
                 _check_delimiter(delimiter, f"sequence[{column!r}]['delimiter']")
                 target = options.get("target")
                 plans.append(
                     _ColumnPlan(column, "sequence", max_len=max_len, delimiter=delimiter,
-                                target=_rename(target, to_name))
+                                target=_rename(target, to_name), order=order)
                 )
             else:
                 # Inference already rejects list cells; an explicit listing must be checked here.

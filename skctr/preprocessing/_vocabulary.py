@@ -78,7 +78,7 @@ def vocabulary_document(encoder) -> dict:
             if plan.kind == "numeric":
                 entry["encoding"] = "log_bucket"
             if plan.kind == "sequence":
-                entry.update(max_len=plan.max_len, delimiter=plan.delimiter)
+                entry.update(max_len=plan.max_len, delimiter=plan.delimiter, order=plan.order)
             owner = plan.target or plan.column
             entry["vocabulary"] = owner
             if plan.target is None:
@@ -239,7 +239,10 @@ class VocabularyEncoder:
             table = self.lookup[field["vocabulary"]]
             for row, cell in enumerate(cells):
                 if field["kind"] == "sequence":
-                    for position, token in enumerate(_tokens(cell, field)[: field["max_len"]]):
+                    tokens = _tokens(cell, field)
+                    if field.get("order") == "oldest_first":  # absent in files written before the option
+                        tokens = tokens[::-1]
+                    for position, token in enumerate(tokens[: field["max_len"]]):
                         ids[row, start + position] = self._index(table, token, field)
                 elif field["kind"] == "numeric":  # log_bucket: the integer bucket is the categorical value
                     x = _number(cell, field)
