@@ -32,7 +32,9 @@ unpickles and predicts on a CPU-only machine."""),
 CUDA (bf16 on Ampere or newer); it is applied on a CPU too, where it
 is only fast with native bf16 support."""),
     "random_state": ("int, RandomState or None", """Seeds weight initialisation, dropout, shuffling and the validation
-split. With an int, CPU training is reproducible."""),
+split. With an int, CPU training is reproducible at a fixed torch
+thread count (``torch.get_num_threads()``): another thread count sums
+in another order, and early stopping can then pick another epoch."""),
     "verbose": ("int", "0 is silent; 1 prints a table row per epoch and a progress bar."),
     "callbacks": ("list of skorch callbacks or None", "Extra skorch callbacks, run after the built-in ones."),
 }
