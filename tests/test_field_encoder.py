@@ -542,6 +542,11 @@ def test_property_categorical_transform_never_fails(case, data):
     enc = _fitted(pd.DataFrame({"c": train}), categorical=["c"], min_frequency=None)
     cells = data.draw(st.lists(st.one_of(values, MISSING), max_size=20))
     for series in (pd.Series(cells, dtype=object), pd.Series(cells)):  # as given, and as pandas infers
+        if case == "int" and series.dtype == np.float64 and (series.abs() >= 2**53).any():
+            # ints with None become floats, which past 2**53 stand for several ids: refused, naming the column
+            with pytest.raises(ValueError, match=r"'c' holds integer ids as floats beyond 2\*\*53"):
+                enc.transform(pd.DataFrame({"c": series}))
+            continue
         out = enc.transform(pd.DataFrame({"c": series}))
         _assert_in_range(enc, out)
         assert out.shape == (len(cells), 1)

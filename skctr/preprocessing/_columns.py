@@ -168,7 +168,7 @@ class _ColumnPlan:
             if self.encoding == "scale":
                 with np.errstate(over="ignore"):
                     return np.where(np.isnan(values), 0.0, (values - self.mean) / self.scale), None
-            return self.vocabulary.encode(_log_bucket(values), self.column)
+            return self.vocabulary.encode(_log_bucket(values), self.column, computed=True)
         if self.kind == "categorical":
             return self.vocabulary.encode(series, self.column)
         lengths, flat = _split_cells(series, self.delimiter, self.column)

@@ -48,15 +48,19 @@ class _Vocabulary:
             return 0.0
         return float(counts.to_numpy()[_positions(self.index, counts.index) < 0].sum() / total)
 
-    def encode(self, values, column):
+    def encode(self, values, column, *, computed=False):
         """Embedding indices of ``values`` (a 1-D array, Series or Index), and the share of the present ones
-        out of vocabulary (NaN when none is present)."""
+        out of vocabulary (NaN when none is present). ``computed`` values are the encoder's own (log buckets),
+        not the user's, so no type conversion or check applies to them."""
         try:
             # Factorize once so each distinct value is looked up once; NA gets code -1.
             codes, uniques = pd.factorize(values)
         except TypeError as exc:
             raise _unhashable(column, exc) from None
-        uniques = _as_vocabulary_type(self.value_type, uniques)
+        if not computed:
+            uniques = _as_vocabulary_type(self.value_type, uniques)
+            if self.value_type == "int":
+                _check_exact_floats(uniques, column)
         found = _positions(self.index, uniques)
         if self.seen is not None:
             unseen = (found < 0) & (_positions(self.seen, uniques) < 0)
@@ -78,6 +82,25 @@ def _unhashable(column, exc) -> TypeError:
         "(strings, numbers, bools). A column of lists belongs in sequence=[...]; a sequence whose items are "
         "themselves lists (nested lists) must be flattened first."
     )
+
+
+# Beyond 2**53 float64 skips integers: a float there stands for several ids.
+_EXACT_FLOAT_LIMIT = 2.0**53
+
+
+def _check_exact_floats(uniques, column) -> None:
+    """Floats sent for integer ids must name one id each; a ValueError names the column otherwise."""
+    dtype = uniques.dtype.categories.dtype if isinstance(uniques.dtype, CategoricalDtype) else uniques.dtype
+    if not is_float_dtype(dtype):
+        return
+    values = np.asarray(uniques, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ambiguous = np.abs(values) >= _EXACT_FLOAT_LIMIT
+    if ambiguous.any():
+        raise ValueError(
+            f"Column {column!r} holds integer ids as floats beyond 2**53 (e.g. {values[ambiguous][0]:.17g}), where a "
+            "float stands for several ids; send the column as integers (int64, or Int64 with missing values)."
+        )
 
 
 def _value_type(index) -> str | None:

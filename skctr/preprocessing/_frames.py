@@ -23,15 +23,19 @@ def as_pandas(X, what: str = "X"):
     if isinstance(X, pd.DataFrame) or sparse.issparse(X):  # a DOK sparse matrix is a dict: not a table
         return X
     if isinstance(X, dict):
-        return _from_dict(X, what)
+        return _from_columns(X, what)
     if isinstance(X, list) and X and all(isinstance(row, dict) for row in X):
-        return pd.DataFrame.from_records(X)
+        names = dict.fromkeys(name for row in X for name in row)  # every key, in order of first appearance
+        return _from_columns({name: [row.get(name) for row in X] for name in names}, what)
     if isinstance(X, list) and any(isinstance(row, dict) for row in X):
         raise TypeError(f"{what} is a list mixing dicts (records) with other rows; pass all rows as dicts or none.")
     native = nw.from_native(X, eager_only=True, pass_through=True)
     if isinstance(native, nw.DataFrame):
         if native.implementation.is_pandas():
             return nw.to_native(native)
+        bad = [name for name in native.columns if "\x00" in name]
+        if bad:  # polars' Arrow export aborts on them instead of raising
+            raise ValueError(f"{what} has column names holding a NUL character {bad[:5]}; rename them.")
         return read_frame(native.to_arrow())
     if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
         raise TypeError(f"{what} is a lazy frame ({type(X).__name__}); collect it first, e.g. X.collect().")
@@ -42,17 +46,28 @@ def as_pandas(X, what: str = "X"):
     return X
 
 
-def _from_dict(X: dict, what: str) -> pd.DataFrame:
-    """A dict of equally long columns; a dict of scalars is refused (one row is a list holding one dict)."""
-    try:
-        return pd.DataFrame(X)
-    except ValueError as exc:
-        lengths = {name: len(v) if hasattr(v, "__len__") and not isinstance(v, str) else "a scalar"
-                   for name, v in list(X.items())[:10]}
+def _from_columns(columns: dict, what: str) -> pd.DataFrame:
+    """A frame of equally long Python columns, each typed as Arrow types it (:func:`_typed`)."""
+    lengths = {name: len(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else "a scalar"
+               for name, v in columns.items()}
+    if len(set(lengths.values())) > 1 or "a scalar" in lengths.values():
         raise ValueError(
-            f"{what} is a dict that is not a table of equally long columns (lengths: {lengths}); pass a dict of "
-            "columns of one length, or a list of dicts (one per row), e.g. [row] for a single row."
-        ) from exc
+            f"{what} is a dict that is not a table of equally long columns (lengths: {dict(list(lengths.items())[:10])}); "
+            "pass a dict of columns of one length, or a list of dicts (one per row), e.g. [row] for a single row."
+        )
+    return pd.DataFrame({name: _typed(values) for name, values in columns.items()})
+
+
+def _typed(values) -> pd.Series:
+    """One column typed by Arrow, so ints with None stay ints (pandas would make them floats, turning an id column
+    numeric and merging ids above 2**53); a column Arrow cannot type (ints mixed with text) stays Python objects."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(values, from_pandas=True)  # NaN is missing, as in pandas
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pd.Series(list(values), dtype=object)
+    return read_frame(pa.table({"column": array}))["column"]
 
 
 def is_table(X) -> bool:

@@ -77,7 +77,8 @@ def read_frame(table) -> pd.DataFrame:
     depending on whether that batch has nulls, which would change the column's
     inferred kind from batch to batch; nullable dtypes keep it fixed.
     """
-    return table.to_pandas(types_mapper=_stable_dtype)
+    # integer_object_nulls: a list of ints with a null item would otherwise become floats, merging ids above 2**53.
+    return table.to_pandas(types_mapper=_stable_dtype, integer_object_nulls=True)
 
 
 def iter_frames(dataset, columns=None, *, read_rows: int = READ_ROWS, seed=None) -> Iterator[pd.DataFrame]:
