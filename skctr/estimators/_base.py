@@ -90,7 +90,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             verbose=int(verbose),
         )
 
-    def fit(self, X, y, eval_set=None, groups=None):
+    def fit(self, X, y, sample_weight=None, *, eval_set=None, groups=None):
         """Fit the model, selecting epochs on validation AUC.
 
         Parameters
@@ -100,9 +100,15 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             the output of a fitted :class:`~skctr.preprocessing.FieldEncoder`.
         y : array-like of shape (n_samples,)
             Two class labels (0/1 clicks, booleans or any two values).
-        eval_set : tuple (X_valid, y_valid), optional
-            Validation data for early stopping and member scores. Without it a
-            stratified ``valid_size`` fraction of ``X`` is held out.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of every row (times ``class_weight``): every
+            loss term is a weighted mean over the samples, so an integer
+            weight k trains as k copies of the row and a zero weight as a
+            dropped row. Held-out validation rows keep their weights.
+        eval_set : tuple (X_valid, y_valid) or (X_valid, y_valid, sample_weight_valid), optional
+            Validation data for early stopping, member scores and
+            calibration, weighted by its third element when given. Without it
+            a stratified ``valid_size`` fraction of ``X`` is held out.
         groups : str or array-like of shape (n_samples,), optional
             The group of every row (e.g. the user), for the group AUC
             (:func:`skctr.metrics.gauc`) of the validation data in
@@ -123,8 +129,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             box = [seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))]
             torch.distributed.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
             seed = box[0]
-        data = training_data(X, y, eval_set=eval_set, groups=groups, valid_size=self.valid_size, seed=seed,
-                             owner=type(self).__name__)
+        data = training_data(X, y, sample_weight=sample_weight, class_weight=self.class_weight, eval_set=eval_set,
+                             groups=groups, valid_size=self.valid_size, seed=seed, owner=type(self).__name__)
         self._adopt_input(data.input)
         train, valid, valid_groups = data.train, data.valid, data.valid_groups
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
@@ -162,13 +168,13 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     def _score_members(self, valid: FieldTensors, groups=None):
         """Fit the calibration (if asked) and score the prediction and every member on the validation data."""
         logits, member_logits = self._forward_dataset(valid)
-        y = valid.y.numpy()
+        y, weight = valid.y.numpy(), valid.weight_array()
         columns = [logits.numpy()] + list(member_logits.numpy().T)
-        self.calibration_ = np.array([fit_platt(z, y) if self.calibrate else IDENTITY for z in columns])
+        self.calibration_ = np.array([fit_platt(z, y, weight) if self.calibrate else IDENTITY for z in columns])
         logits, member_logits = self._calibrated(logits, member_logits)
         self.student_scores_ = member_scores(
             y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names(),
-            ensemble=self._is_ensemble, groups=groups,
+            ensemble=self._is_ensemble, groups=groups, sample_weight=weight,
         )
 
     # ------------------------------------------------------------------ predict

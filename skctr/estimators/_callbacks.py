@@ -33,30 +33,32 @@ class MemberScoring(Callback):
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None or not self._logits:
             return
-        y = dataset_valid.y.numpy()
+        y, weight = dataset_valid.y.numpy(), dataset_valid.weight_array()
         probability = torch.sigmoid(torch.cat(self._logits)).numpy()
-        auc, logloss = binary_scores(y, probability)
+        auc, logloss = binary_scores(y, probability, weight)
         net.history.record("valid_auc", auc)
         net.history.record("valid_logloss", logloss)
         if len(self.member_names) > 1:
             members = torch.sigmoid(torch.cat(self._member_logits)).numpy()
             for name, column in zip(self.member_names, members.T):
-                auc, logloss = binary_scores(y, column)
+                auc, logloss = binary_scores(y, column, weight)
                 net.history.record(f"valid_auc_{name}", auc)
                 net.history.record(f"valid_logloss_{name}", logloss)
         self._logits, self._member_logits = [], []
 
 
 def member_scores(
-    y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names, *, ensemble=True, groups=None
+    y: np.ndarray, probability: np.ndarray, member_probabilities: np.ndarray, member_names, *, ensemble=True, groups=None,
+    sample_weight=None,
 ):
-    """AUC and logloss (and gAUC, given ``groups``) of the prediction (row "ensemble", if ``ensemble``) and of each member."""
+    """AUC and logloss (weighted by ``sample_weight``; and gAUC, given ``groups``) of the prediction (row "ensemble",
+    if ``ensemble``) and of each member."""
     columns = [probability] + (list(member_probabilities.T) if ensemble else [])
     names = (["ensemble"] + list(member_names)) if ensemble else [member_names[0]]
     scores = ["auc", "logloss"] + (["gauc"] if groups is not None else [])
     rows = {}
     for name, column in zip(names, columns):
-        rows[name] = binary_scores(y, column) + ((gauc(y, column, groups),) if groups is not None else ())
+        rows[name] = binary_scores(y, column, sample_weight) + ((gauc(y, column, groups),) if groups is not None else ())
     return pd.DataFrame.from_dict(rows, orient="index", columns=scores)
 
 

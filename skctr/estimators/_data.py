@@ -11,13 +11,18 @@ _DEVICE_RESIDENT_BYTES = 2 * 1024**3
 
 
 class FieldTensors(torch.utils.data.Dataset):
-    """Encoded rows as three tensors: ``ids`` (int64), ``values`` (float32) and labels ``y``."""
+    """Encoded rows as tensors: ``ids`` (int64), ``values`` (float32), labels ``y`` and sample weights ``w``
+    (None: every row weighs 1)."""
 
-    def __init__(self, ids: torch.Tensor, values: torch.Tensor, y: torch.Tensor | None = None):
-        self.ids, self.values, self.y = ids, values, y
+    def __init__(self, ids: torch.Tensor, values: torch.Tensor, y: torch.Tensor | None = None,
+                 w: torch.Tensor | None = None):
+        self.ids, self.values, self.y, self.w = ids, values, y, w
+
+    def weight_array(self) -> np.ndarray | None:
+        return None if self.w is None else self.w.numpy()
 
     @classmethod
-    def from_array(cls, array, field_spec: FieldSpec, y=None) -> "FieldTensors":
+    def from_array(cls, array, field_spec: FieldSpec, y=None, w=None) -> "FieldTensors":
         """Split an encoded array by field kind, checking indices against the vocabularies."""
         ids, values = field_spec.split_columns(array)
         finite = np.isfinite(values)
@@ -40,21 +45,28 @@ class FieldTensors(torch.utils.data.Dataset):
                     "the array was not produced by the FieldEncoder this model was fitted with."
                 )
         y_tensor = None if y is None else torch.as_tensor(np.asarray(y, dtype=np.float32))
-        return cls(torch.from_numpy(ids), torch.from_numpy(values), y_tensor)
+        w_tensor = None if w is None else torch.as_tensor(np.asarray(w, dtype=np.float32))
+        return cls(torch.from_numpy(ids), torch.from_numpy(values), y_tensor, w_tensor)
 
     def __len__(self) -> int:
         return self.ids.shape[0]
 
     def take(self, index: torch.Tensor) -> "FieldTensors":
         """The rows at ``index``, as a new FieldTensors."""
-        return FieldTensors(self.ids[index], self.values[index], None if self.y is None else self.y[index])
+        return FieldTensors(self.ids[index], self.values[index], _rows(self.y, index), _rows(self.w, index))
 
     def __getitem__(self, index):
         X = {"ids": self.ids[index], "values": self.values[index]}
+        if self.w is not None:
+            X["sample_weight"] = self.w[index]
         return X, (self.y[index] if self.y is not None else torch.zeros(()))
 
     def nbytes(self) -> int:
-        return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.y) if t is not None)
+        return sum(t.element_size() * t.nelement() for t in (self.ids, self.values, self.y, self.w) if t is not None)
+
+
+def _rows(tensor, index):
+    return None if tensor is None else tensor[index]
 
 
 class BatchIterator:
@@ -77,6 +89,7 @@ class BatchIterator:
         self.device = torch.device(device if device is not None else "cpu")
         self._resident = self.device.type == "cpu" or dataset.nbytes() <= _DEVICE_RESIDENT_BYTES
         tensors = (dataset.ids, dataset.values, dataset.y if dataset.y is not None else torch.zeros(len(dataset)))
+        tensors += () if dataset.w is None else (dataset.w,)
         self._tensors = tuple(t.to(self.device) for t in tensors) if self._resident else tensors
 
     def __len__(self) -> int:
@@ -104,4 +117,7 @@ class BatchIterator:
                 batch = tuple(t.index_select(0, index) for t in self._tensors)
             if not self._resident:
                 batch = tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
-            yield {"ids": batch[0], "values": batch[1]}, batch[2]
+            X = {"ids": batch[0], "values": batch[1]}
+            if len(batch) > 3:
+                X["sample_weight"] = batch[3]
+            yield X, batch[2]

@@ -20,6 +20,10 @@ embedding tables, added to every training step's loss (the CTR
 benchmarks' embedding regulariser; it matters a lot on sparse ids)."""),
     "valid_size": ("float", """Fraction of the training rows held out, stratified, for early stopping
 when ``fit`` gets no ``eval_set``."""),
+    "class_weight": ('dict, "balanced" or None', """Weights of the classes, as scikit-learn's classifiers take them:
+a dict ``{label: weight}``, or ``"balanced"`` (``n_samples / (2 *
+count)``). They multiply ``fit``'s ``sample_weight`` in every loss
+term and in the held-out rows' validation scores and calibration."""),
     "calibrate": ("bool", """After training, fit a scale and a shift of the logit (Platt scaling)
 of the prediction and of every member on the validation data. Ranking
 (AUC) is unchanged; logloss improves, since a network early-stopped on

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ..fields import FieldSpec, field_spec_of
 from ..preprocessing import FieldEncoder
@@ -91,23 +92,36 @@ class TrainingData:
     valid_groups: np.ndarray | None
 
 
-def training_data(X, y, *, eval_set=None, groups=None, valid_size: float, seed, owner: str) -> TrainingData:
-    """Learn the input layout from ``(X, y)`` and split off the validation rows (``eval_set``, or a holdout)."""
+def training_data(X, y, *, sample_weight=None, class_weight=None, eval_set=None, groups=None, valid_size: float, seed,
+                  owner: str) -> TrainingData:
+    """Learn the input layout from ``(X, y)`` and split off the validation rows (``eval_set``, or a holdout).
+
+    Rows weigh ``sample_weight`` times their class's ``class_weight``; held-out rows keep their weights, and an
+    ``eval_set`` of three (``X, y, sample_weight``) weighs its rows by its third element.
+    """
     if is_table_source(X):
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError(
+                "sample_weight and class_weight are not supported with a parquet path or pyarrow Dataset as X yet; "
+                "read the table into memory, or train unweighted."
+            )
         return _streamed_training_data(X, y, eval_set, groups, owner)
     X = as_pandas(X)
     classes, y_encoded = fit_labels(y, owner)
     fitted, X_encoded = _fit_input(X, classes, owner)
     if X_encoded.shape[0] != y_encoded.shape[0]:
         raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+    weight = row_weights(sample_weight, class_weight, classes[y_encoded.astype(int)], X_encoded)
     if eval_set is not None:
         valid = _eval_set_tensors(eval_set, fitted, owner)
-        train = FieldTensors.from_array(X_encoded, fitted.field_spec, y_encoded)
+        train = FieldTensors.from_array(X_encoded, fitted.field_spec, y_encoded, weight)
         valid_groups = _groups_of_eval_set(groups, eval_set[0])
     else:
         train_rows, valid_rows = stratified_holdout(y_encoded, classes, valid_size, seed)
-        train = FieldTensors.from_array(X_encoded[train_rows], fitted.field_spec, y_encoded[train_rows])
-        valid = FieldTensors.from_array(X_encoded[valid_rows], fitted.field_spec, y_encoded[valid_rows])
+        train = FieldTensors.from_array(X_encoded[train_rows], fitted.field_spec, y_encoded[train_rows],
+                                        None if weight is None else weight[train_rows])
+        valid = FieldTensors.from_array(X_encoded[valid_rows], fitted.field_spec, y_encoded[valid_rows],
+                                        None if weight is None else weight[valid_rows])
         valid_groups = _groups_of_holdout(groups, X, valid_rows)
     _check_both_classes(valid)
     return TrainingData(fitted, train, valid, valid_groups)
@@ -234,19 +248,44 @@ def stratified_holdout(y_encoded, classes, valid_size: float, seed) -> tuple[np.
     return np.sort(np.concatenate(train_rows)), np.sort(np.concatenate(valid_rows))
 
 
+def row_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
+    """Each row's weight: ``sample_weight`` (checked: one finite non-negative number a row, not all zero) times
+    its class's ``class_weight`` (None, "balanced" or a dict, as scikit-learn's classifiers take it)."""
+    if sample_weight is None and class_weight is None:
+        return None
+    try:
+        weight = np.ones(len(labels)) if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True, allow_all_zero_weights=True)
+    except ValueError as exc:  # scikit-learn's messages do not always say which input they mean
+        raise ValueError(f"sample_weight: {exc}") from None
+    if class_weight is not None:
+        weight = weight * compute_sample_weight(class_weight, labels)
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
+    unweighted = [label for label in np.unique(labels) if not weight[labels == label].sum() > 0]
+    if unweighted:
+        raise ValueError(
+            f"sample_weight (times class_weight) is zero for every row of class {unweighted[0]!r}: the weighted data "
+            "hold one class; give some of its rows a positive weight."
+        )
+    return weight
+
+
 def _eval_set_tensors(eval_set, fitted: FittedInput, owner: str) -> FieldTensors:
-    """The encoded validation rows of ``eval_set``; a table source in it is read whole."""
-    if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
-        raise ValueError("eval_set must be a pair (X_valid, y_valid).")
-    X_valid, y_valid = eval_set
+    """The encoded validation rows of ``eval_set`` (a pair, or a triple with weights); a table source in it is
+    read whole."""
+    if not (isinstance(eval_set, (tuple, list)) and len(eval_set) in (2, 3)):
+        raise ValueError("eval_set must be a pair (X_valid, y_valid) or a triple (X_valid, y_valid, sample_weight_valid).")
+    X_valid, y_valid = eval_set[:2]
     X_valid = X_valid if is_table_source(X_valid) else as_pandas(X_valid, "eval_set's X")
     if is_table_source(X_valid):
         X_valid, y_valid = _read_labelled_source(X_valid, y_valid, "eval_set")
     y_encoded = fitted.encode_labels(y_valid, "eval_set")
-    valid = FieldTensors.from_array(fitted.encode(X_valid, owner), fitted.field_spec, y_encoded)
-    if len(valid) != len(y_encoded):
-        raise ValueError(f"eval_set: X_valid has {len(valid)} rows but y_valid has {len(y_encoded)}.")
-    return valid
+    encoded = fitted.encode(X_valid, owner)
+    if len(encoded) != len(y_encoded):
+        raise ValueError(f"eval_set: X_valid has {len(encoded)} rows but y_valid has {len(y_encoded)}.")
+    weight = row_weights(eval_set[2], None, y_encoded, encoded) if len(eval_set) == 3 and eval_set[2] is not None else None
+    return FieldTensors.from_array(encoded, fitted.field_spec, y_encoded, weight)
 
 
 def _read_labelled_source(source, label, what: str):

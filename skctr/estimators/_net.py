@@ -143,6 +143,8 @@ class CTRNet(NeuralNet):
         return iterator(dataset, self.batch_size, shuffle=training, device=self.device, shard=shard)
 
     def infer(self, x, **fit_params):
+        if isinstance(x, dict) and "sample_weight" in x:  # the loss reads the weights, the network does not
+            x = {key: value for key, value in x.items() if key != "sample_weight"}
         if self.mixed_precision is None:
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=MIXED_PRECISION[self.mixed_precision]):
@@ -185,7 +187,8 @@ class CTRNet(NeuralNet):
         self.grad_scaler_ = None
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.network.loss(y_pred, y_true)
+        weight = X.get("sample_weight") if isinstance(X, dict) else None
+        loss = self.network.loss(y_pred, y_true, weight)
         if training and self.embedding_l2:
             penalty = sum(m.l2_penalty() for m in self.module_.modules() if isinstance(m, FieldEmbedding))
             loss = loss + self.embedding_l2 * penalty

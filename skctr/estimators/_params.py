@@ -41,6 +41,7 @@ CORE_CONSTRAINTS = {
     "patience": [positive(Integral)],
     "embedding_l2": [non_negative()],
     "valid_size": [interval(Real, 0, 1, "neither")],
+    "class_weight": [None, StrOptions({"balanced"}), dict],
     "calibrate": ["boolean"],
     "device": [StrOptions({"auto"}), TorchDevice()],
     "mixed_precision": [None, StrOptions(set(MIXED_PRECISION))],

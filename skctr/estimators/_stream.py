@@ -79,10 +79,10 @@ class StreamBatchIterator:
 def _concat(parts: list[FieldTensors]) -> FieldTensors:
     if len(parts) == 1:
         return parts[0]
-    return FieldTensors(
-        torch.cat([p.ids for p in parts]), torch.cat([p.values for p in parts]),
-        None if parts[0].y is None else torch.cat([p.y for p in parts]),
-    )
+    def joined(name):
+        return None if getattr(parts[0], name) is None else torch.cat([getattr(p, name) for p in parts])
+
+    return FieldTensors(joined("ids"), joined("values"), joined("y"), joined("w"))
 
 
 def stream_labels(dataset, label: str) -> np.ndarray:

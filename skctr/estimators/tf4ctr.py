@@ -99,6 +99,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         patience=2,
         embedding_l2=0.05,
         valid_size=0.1,
+        class_weight=None,
         calibrate=True,
         device="auto",
         mixed_precision=None,
@@ -125,6 +126,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.patience = patience
         self.embedding_l2 = embedding_l2
         self.valid_size = valid_size
+        self.class_weight = class_weight
         self.calibrate = calibrate
         self.device = device
         self.mixed_precision = mixed_precision

@@ -9,7 +9,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 _LOGLOSS_EPS = 1e-7
 
 
-def binary_scores(y, probability) -> tuple[float, float]:
+def binary_scores(y, probability, sample_weight=None) -> tuple[float, float]:
     """``(AUC, logloss)`` of click probabilities, with FuxiCTR's clipping.
 
     Parameters
@@ -18,6 +18,8 @@ def binary_scores(y, probability) -> tuple[float, float]:
         0/1 labels.
     probability : array-like of shape (n_samples,)
         Click probabilities, clipped to ``[1e-7, 1 - 1e-7]`` first.
+    sample_weight : array-like of shape (n_samples,), optional
+        Per-row weights for both scores, as scikit-learn's metrics take them.
 
     Returns
     -------
@@ -35,8 +37,8 @@ def binary_scores(y, probability) -> tuple[float, float]:
     """
     y = np.asarray(y)
     probability = np.clip(np.asarray(probability, dtype=np.float64), _LOGLOSS_EPS, 1 - _LOGLOSS_EPS)
-    auc = roc_auc_score(y, probability) if np.unique(y).size == 2 else float("nan")
-    return float(auc), float(log_loss(y, probability, labels=[0, 1]))
+    auc = roc_auc_score(y, probability, sample_weight=sample_weight) if np.unique(y).size == 2 else float("nan")
+    return float(auc), float(log_loss(y, probability, labels=[0, 1], sample_weight=sample_weight))
 
 
 def _binary_labels(y_true, y_score, *, names=("y_true", "y_score")):

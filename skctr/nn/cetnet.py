@@ -20,6 +20,7 @@ from ..fields import FieldSpec
 from .embedding import FieldEmbedding
 from .layers import xavier_init
 from .students import create_student
+from .weighting import bce_with_logits, weighted_mean, weighted_sum
 
 CETNET_FUSIONS = ("confidence", "concat", "sum", "mean")
 
@@ -36,11 +37,12 @@ def confidence_weights(logits: torch.Tensor, temperature: float = 1.0, detach: b
     return torch.softmax(confidence / temperature, dim=1)
 
 
-def symmetric_kl(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def symmetric_kl(logits: torch.Tensor, reduction: str = "mean", sample_weight: torch.Tensor | None = None) -> torch.Tensor:
     """``sum_{k<j} (KL(p_k || p_j) + KL(p_j || p_k)) / 2`` for Bernoulli ``p = sigmoid(logits)``, reduced over the batch.
 
     ``reduction="sum"`` is the paper's literal L_kl (a sum over samples);
     ``"mean"`` divides it by the batch size, the scale of the BCE terms.
+    ``sample_weight`` weights the samples of either reduction.
 
     For Bernoulli distributions the two directions add up to
     ``(p_k - p_j)(z_k - z_j)`` (the log-odds difference), which is what is
@@ -54,20 +56,20 @@ def symmetric_kl(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     rows, cols = torch.triu_indices(n, n, offset=1, device=logits.device)
     pair_terms = (p[:, rows] - p[:, cols]) * (logits[:, rows] - logits[:, cols])
     per_sample = 0.5 * pair_terms.sum(dim=1)
-    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+    return weighted_sum(per_sample, sample_weight) if reduction == "sum" else weighted_mean(per_sample, sample_weight)
 
 
 def cetnet_loss(
     fused_logit: torch.Tensor, component_logits: torch.Tensor, y: torch.Tensor, kl_weight: float = 0.1,
-    kl_reduction: str = "mean",
+    kl_reduction: str = "mean", sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``BCE(fused) + sum_k BCE(component k) + kl_weight * symmetric_kl(components, kl_reduction)`` (BCE: batch means)."""
+    """``BCE(fused) + sum_k BCE(component k) + kl_weight * symmetric_kl(components, kl_reduction)`` (BCE: batch
+    means, weighted by ``sample_weight`` when given)."""
     y = y.to(fused_logit.dtype).reshape(-1)
-    fused = F.binary_cross_entropy_with_logits(fused_logit, y)
-    components = F.binary_cross_entropy_with_logits(
-        component_logits, y.unsqueeze(1).expand_as(component_logits), reduction="none"
-    ).mean(dim=0).sum()
-    return fused + components + kl_weight * symmetric_kl(component_logits, kl_reduction)
+    fused = bce_with_logits(fused_logit, y, sample_weight)
+    components = component_logits.shape[1] * bce_with_logits(
+        component_logits, y.unsqueeze(1).expand_as(component_logits), sample_weight)
+    return fused + components + kl_weight * symmetric_kl(component_logits, kl_reduction, sample_weight)
 
 
 class CETNet(nn.Module):
@@ -175,5 +177,5 @@ class CETNet(nn.Module):
                 fused = fused / len(hidden)
         return self.readout(fused).squeeze(-1), logits
 
-    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
-        return cetnet_loss(output[0], output[1], y, self.kl_weight, self.kl_reduction)
+    def loss(self, output, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        return cetnet_loss(output[0], output[1], y, self.kl_weight, self.kl_reduction, sample_weight)

@@ -4,22 +4,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..fields import FieldSpec
 from .embedding import FieldEmbedding
 from .students import create_student
+from .weighting import bce_with_logits
 
 
-def final_loss(block_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """BCE of the mean-logit prediction, plus, with two blocks, each block's BCE towards the detached prediction."""
+def final_loss(block_logits: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE of the mean-logit prediction, plus, with two blocks, each block's BCE towards the detached prediction
+    (batch means, weighted by ``sample_weight`` when given)."""
     logit = block_logits.mean(dim=1)
-    y = y.to(logit.dtype).reshape(-1)
-    loss = F.binary_cross_entropy_with_logits(logit, y)
+    loss = bce_with_logits(logit, y.reshape(-1), sample_weight)
     if block_logits.shape[1] > 1:
         soft_target = torch.sigmoid(logit).detach().unsqueeze(1).expand_as(block_logits)
-        loss = loss + block_logits.shape[1] * F.binary_cross_entropy_with_logits(block_logits, soft_target)
+        loss = loss + block_logits.shape[1] * bce_with_logits(block_logits, soft_target, sample_weight)
     return loss
 
 
@@ -38,8 +38,8 @@ class FINALNet(nn.Module):
         block_logits = torch.stack(self.final.forward_blocks(self.embedding(ids, values)), dim=1)
         return block_logits.mean(dim=1), block_logits
 
-    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
-        return final_loss(output[1], y)
+    def loss(self, output, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        return final_loss(output[1], y, sample_weight)
 
     def block_as_student(self, block: int) -> nn.Module:
         """Block ``block`` (0 or 1) as a standalone one-block FINAL network holding the same weights."""

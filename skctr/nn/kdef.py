@@ -21,6 +21,7 @@ from .embedding import FieldEmbedding
 from .students import create_student
 from .students.fused_mlp import FusedMLPStudents
 from .students.mlp import MLPStudent
+from .weighting import bce_with_logits, weighted_mean
 
 KNOWLEDGE_MODES = ("kdef", "kd", "dml", "none")
 TEACHER_MODES = ("logit_mean", "prob_mean")
@@ -50,6 +51,7 @@ def kdef_loss(
     knowledge: str = "kdef",
     examination: bool = True,
     teacher: str = "logit_mean",
+    sample_weight: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """KDEF's training loss and its parts.
 
@@ -63,6 +65,10 @@ def kdef_loss(
     examination : bool
         False sets every KD and DML weight to 1 (the paper's "w/o EM").
     teacher : {"logit_mean", "prob_mean"}
+    sample_weight : Tensor (B,), optional
+        Per-sample weights: every batch mean (the label BCE, the soft
+        accuracies the examination reads, the KD and DML distances) becomes a
+        weighted mean, so a weight of k counts a row k times.
 
     Returns
     -------
@@ -74,20 +80,21 @@ def kdef_loss(
     y = y.to(student_logits.dtype).reshape(-1, 1)
     n_students = student_logits.shape[1]
     probs = torch.sigmoid(student_logits)
+    w = sample_weight
     # Mean over batch and students equals (1/K) * sum_k BCE_mean(p_k, y).
-    label = F.binary_cross_entropy_with_logits(student_logits, y.expand_as(student_logits))
+    label = bce_with_logits(student_logits, y.expand_as(student_logits), w)
     # Soft accuracy per student over the batch; deliberately not detached (reference behaviour).
-    scores = (1.0 - (y - probs).abs()).mean(dim=0)
+    scores = weighted_mean(1.0 - (y - probs).abs(), w)
     zero = student_logits.new_zeros(())
     kd = dml = zero
     if knowledge in ("kdef", "kd"):
         target = torch.sigmoid(teacher_logit(student_logits, teacher)).detach().unsqueeze(1)
-        per_student = (probs - target).square().mean(dim=0)
+        per_student = weighted_mean((probs - target).square(), w)
         weights = torch.softmax(-scores, dim=0) if examination else torch.ones_like(scores)
         kd = (weights * per_student).sum()
     if knowledge in ("kdef", "dml") and n_students > 1:
         # distances[i, k] = MSE(p_i, sg(p_k)): the learner i against its peer k.
-        distances = (probs.unsqueeze(2) - probs.detach().unsqueeze(1)).square().mean(dim=0)
+        distances = weighted_mean((probs.unsqueeze(2) - probs.detach().unsqueeze(1)).square(), w)
         off_diagonal = ~torch.eye(n_students, dtype=torch.bool, device=probs.device)
         if examination:
             gaps = scores.unsqueeze(0) - scores.unsqueeze(1)
@@ -166,5 +173,6 @@ class KDEF(nn.Module):
         """Student ``index`` as a module of its own (a copy when the students are fused)."""
         return self.fused.unfuse(index) if self.fused is not None else self.students[index]
 
-    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
-        return kdef_loss(output[1], y, knowledge=self.knowledge, examination=self.examination, teacher=self.teacher)["loss"]
+    def loss(self, output, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        return kdef_loss(output[1], y, knowledge=self.knowledge, examination=self.examination, teacher=self.teacher,
+                         sample_weight=sample_weight)["loss"]

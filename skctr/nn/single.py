@@ -4,12 +4,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..fields import FieldSpec
 from .embedding import FieldEmbedding
 from .students import create_student
+from .weighting import bce_with_logits
 
 
 class SingleNetwork(nn.Module):
@@ -38,5 +38,5 @@ class SingleNetwork(nn.Module):
         logit = self.student(*self.embedding(ids, values, return_sequences=True))
         return logit, logit.unsqueeze(1)
 
-    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(output[0], y.to(output[0].dtype).reshape(-1))
+    def loss(self, output, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        return bce_with_logits(output[0], y.reshape(-1), sample_weight)

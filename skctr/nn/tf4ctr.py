@@ -19,6 +19,7 @@ from .embedding import FieldEmbedding
 from .layers import MLPBlock, xavier_init
 from .selection import SELECTIONS, make_selector, selected_inputs
 from .students import create_student, explicit_spec
+from .weighting import bce_with_logits, weighted_mean
 
 SSEM_MODES = ("ser", "gate", "moe", "share")
 FUSION_MODES = ("wsf", "vote", "concat", "moe", "sum")
@@ -42,14 +43,16 @@ def check_twin_focus_params(alpha: float, c: float, gamma: float) -> None:
         raise ValueError(f"gamma must be non-negative, got {gamma!r}.")
 
 
-def twin_focus_loss(simple_logit, complex_logit, y, *, alpha: float = 0.25, c: float = 0.8, gamma: float = 2.0):
+def twin_focus_loss(simple_logit, complex_logit, y, *, alpha: float = 0.25, c: float = 0.8, gamma: float = 2.0,
+                    sample_weight=None):
     """The twin focus loss ``alpha * L_easy + (1 - alpha) * L_hard`` (TF4CTR eq. 7).
 
     With ``p_t = y p + (1 - y)(1 - p)`` (the focal convention, so both classes count):
     ``L_easy = mean[(c + p_t(p_s)) ** gamma * BCE(p_s, y)]`` up-weights samples the
     simple branch already gets right; ``L_hard = mean[((2 - c) - p_t(p_c)) ** gamma *
     BCE(p_c, y)]`` up-weights samples the complex branch gets wrong (``c = 1`` is
-    the focal loss). The factors are not detached, as in focal loss and the reference.
+    the focal loss). The factors are not detached, as in focal loss and the reference. With
+    ``sample_weight`` both means are weighted means over the samples.
     """
     y = y.to(simple_logit.dtype).reshape(-1)
 
@@ -57,8 +60,10 @@ def twin_focus_loss(simple_logit, complex_logit, y, *, alpha: float = 0.25, c: f
         p = torch.sigmoid(logit)
         return y * p + (1 - y) * (1 - p)
 
-    easy = ((c + p_t(simple_logit)) ** gamma * F.binary_cross_entropy_with_logits(simple_logit, y, reduction="none")).mean()
-    hard = (((2 - c) - p_t(complex_logit)) ** gamma * F.binary_cross_entropy_with_logits(complex_logit, y, reduction="none")).mean()
+    easy = weighted_mean((c + p_t(simple_logit)) ** gamma * F.binary_cross_entropy_with_logits(simple_logit, y, reduction="none"),
+                         sample_weight)
+    hard = weighted_mean(((2 - c) - p_t(complex_logit)) ** gamma * F.binary_cross_entropy_with_logits(complex_logit, y, reduction="none"),
+                         sample_weight)
     return alpha * easy + (1 - alpha) * hard
 
 
@@ -242,7 +247,8 @@ class TF4CTR(nn.Module):
         student.mlp.layers[-1].load_state_dict(head.state_dict())
         return student
 
-    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, output, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         fused, z = output
-        bce = F.binary_cross_entropy_with_logits(fused, y.to(fused.dtype).reshape(-1))
-        return bce + twin_focus_loss(z[:, 0], z[:, 1], y, alpha=self.alpha, c=self.c, gamma=self.gamma)
+        bce = bce_with_logits(fused, y.reshape(-1), sample_weight)
+        return bce + twin_focus_loss(z[:, 0], z[:, 1], y, alpha=self.alpha, c=self.c, gamma=self.gamma,
+                                     sample_weight=sample_weight)
