@@ -154,6 +154,9 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         # The validation set is no longer needed; keep it out of pickles.
         self.net_.train_split = None
         self._score_members(valid, valid_groups)
+        if self.negative_sampling_rate is not None:
+            # Odds times r undo keeping a fraction r of the non-clicks: a shift of log(r) on every calibrated logit.
+            self.calibration_[:, 1] += np.log(self.negative_sampling_rate)
         if self._is_ensemble:
             self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
             self.best_student_ = self.get_student(self.best_student_index_)

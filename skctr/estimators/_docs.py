@@ -24,6 +24,15 @@ when ``fit`` gets no ``eval_set``."""),
 a dict ``{label: weight}``, or ``"balanced"`` (``n_samples / (2 *
 count)``). They multiply ``fit``'s ``sample_weight`` in every loss
 term and in the held-out rows' validation scores and calibration."""),
+    "negative_sampling_rate": ("float in (0, 1] or None", """The fraction of non-clicks the training data kept (all clicks kept),
+the industrial negative downsampling. Predictions are corrected back to
+the full distribution, ``q = p / (p + (1 - p) / r)`` (He et al., 2014):
+a shift of ``log(r)`` on the calibrated logit of the prediction and of
+every member, so ``best_student_`` and the exported graphs carry it.
+Validation scores (``student_scores_``, ``history_``) describe the
+sampled data, as the held-out rows are. The equivalent weighting route
+is ``sample_weight = 1 / r`` on the kept non-clicks (without this
+parameter)."""),
     "calibrate": ("bool", """After training, fit a scale and a shift of the logit (Platt scaling)
 of the prediction and of every member on the validation data. Ranking
 (AUC) is unchanged; logloss improves, since a network early-stopped on

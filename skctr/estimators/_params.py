@@ -42,6 +42,7 @@ CORE_CONSTRAINTS = {
     "embedding_l2": [non_negative()],
     "valid_size": [interval(Real, 0, 1, "neither")],
     "class_weight": [None, StrOptions({"balanced"}), dict],
+    "negative_sampling_rate": [None, interval(Real, 0, 1, "right")],
     "calibrate": ["boolean"],
     "device": [StrOptions({"auto"}), TorchDevice()],
     "mixed_precision": [None, StrOptions(set(MIXED_PRECISION))],

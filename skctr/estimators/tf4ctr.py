@@ -100,6 +100,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         embedding_l2=0.05,
         valid_size=0.1,
         class_weight=None,
+        negative_sampling_rate=None,
         calibrate=True,
         device="auto",
         mixed_precision=None,
@@ -127,6 +128,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.embedding_l2 = embedding_l2
         self.valid_size = valid_size
         self.class_weight = class_weight
+        self.negative_sampling_rate = negative_sampling_rate
         self.calibrate = calibrate
         self.device = device
         self.mixed_precision = mixed_precision
