@@ -184,12 +184,34 @@ def test_bad_class_weight_is_named(data):
         StudentClassifier(**DETERMINISTIC, class_weight="sometimes").fit(X, y)
 
 
-def test_weights_with_a_parquet_source_are_refused_for_now(tmp_path, data):
+def test_a_weight_column_of_a_parquet_source(tmp_path, data):
+    """The weight column is no feature; constant weights train exactly as ones (a weighted mean ignores scale)."""
     X, y, X_valid, y_valid, weight = data
+    params = {**DETERMINISTIC, "max_epochs": 2, "batch_size": 64}
+
+    def fit(weights):
+        path = tmp_path / f"train{len(list(tmp_path.iterdir()))}.parquet"
+        X.assign(label=y, w=weights).to_parquet(path)
+        return StudentClassifier(**params).fit(path, y="label", sample_weight="w", eval_set=(X_valid, y_valid))
+
+    ones, twos, rows = fit(np.ones(len(y))), fit(np.full(len(y), 2.0)), fit(weight)
+    assert "w" not in ones.field_spec_.names and ones.field_spec_.names == list(X.columns)
+    np.testing.assert_allclose(ones.predict_proba(X_valid), twos.predict_proba(X_valid), atol=1e-6)
+    assert not np.allclose(ones.predict_proba(X_valid), rows.predict_proba(X_valid), atol=1e-4)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"sample_weight": "no_such_column"}, r"sample_weight: column\(s\) \['no_such_column'\]"),
+    ({"sample_weight": np.ones(400)}, "sample_weight must name its weight column"),
+    ({"class_weight": "balanced"}, "class_weight='balanced' needs the class counts"),
+], ids=["absent column", "an array", "balanced"])
+def test_weight_errors_with_a_parquet_source(params, message, tmp_path, data):
+    X, y, X_valid, y_valid, _ = data
     X.assign(label=y).to_parquet(tmp_path / "train.parquet")
-    with pytest.raises(ValueError, match="sample_weight and class_weight are not supported with a parquet path"):
-        StudentClassifier(**DETERMINISTIC).fit(tmp_path / "train.parquet", y="label", sample_weight=weight,
-                                               eval_set=(X_valid, y_valid))
+    class_weight = params.pop("class_weight", None)
+    with pytest.raises(ValueError, match=message):
+        StudentClassifier(**DETERMINISTIC, class_weight=class_weight).fit(tmp_path / "train.parquet", y="label",
+                                                                          eval_set=(X_valid, y_valid), **params)
 
 
 def test_field_tensors_carry_weights_through_selection(batch):

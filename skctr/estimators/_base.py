@@ -104,7 +104,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             Non-negative weight of every row (times ``class_weight``): every
             loss term is a weighted mean over the samples, so an integer
             weight k trains as k copies of the row and a zero weight as a
-            dropped row. Held-out validation rows keep their weights.
+            dropped row. Held-out validation rows keep their weights. With a
+            parquet path as ``X``, the name of its weight column.
         eval_set : tuple (X_valid, y_valid) or (X_valid, y_valid, sample_weight_valid), optional
             Validation data for early stopping, member scores and
             calibration, weighted by its third element when given. Without it

@@ -100,12 +100,7 @@ def training_data(X, y, *, sample_weight=None, class_weight=None, eval_set=None,
     ``eval_set`` of three (``X, y, sample_weight``) weighs its rows by its third element.
     """
     if is_table_source(X):
-        if sample_weight is not None or class_weight is not None:
-            raise ValueError(
-                "sample_weight and class_weight are not supported with a parquet path or pyarrow Dataset as X yet; "
-                "read the table into memory, or train unweighted."
-            )
-        return _streamed_training_data(X, y, eval_set, groups, owner)
+        return _streamed_training_data(X, y, eval_set, groups, owner, sample_weight, class_weight)
     X = as_pandas(X)
     classes, y_encoded = fit_labels(y, owner)
     fitted, X_encoded = _fit_input(X, classes, owner)
@@ -251,6 +246,22 @@ def stratified_holdout(y_encoded, classes, valid_size: float, seed) -> tuple[np.
 def row_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
     """Each row's weight: ``sample_weight`` (checked: one finite non-negative number a row, not all zero) times
     its class's ``class_weight`` (None, "balanced" or a dict, as scikit-learn's classifiers take it)."""
+    weight = _batch_weights(sample_weight, class_weight, labels, X)
+    if weight is None:
+        return None
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
+    unweighted = [label for label in np.unique(labels) if not weight[labels == label].sum() > 0]
+    if unweighted:
+        raise ValueError(
+            f"sample_weight (times class_weight) is zero for every row of class {unweighted[0]!r}: the weighted data "
+            "hold one class; give some of its rows a positive weight."
+        )
+    return weight
+
+
+def _batch_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
+    """``row_weights`` without the checks over the whole data (a record batch may hold one class)."""
     if sample_weight is None and class_weight is None:
         return None
     try:
@@ -260,14 +271,6 @@ def row_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
         raise ValueError(f"sample_weight: {exc}") from None
     if class_weight is not None:
         weight = weight * compute_sample_weight(class_weight, labels)
-    if not weight.sum() > 0:
-        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
-    unweighted = [label for label in np.unique(labels) if not weight[labels == label].sum() > 0]
-    if unweighted:
-        raise ValueError(
-            f"sample_weight (times class_weight) is zero for every row of class {unweighted[0]!r}: the weighted data "
-            "hold one class; give some of its rows a positive weight."
-        )
     return weight
 
 
@@ -341,9 +344,14 @@ def _group_column(frame, name: str, where: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
-def _streamed_training_data(X, y, eval_set, groups, owner: str) -> TrainingData:
-    """Out-of-core input: fit the encoder by streaming, read the validation data, stream the training rows."""
+def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=None, class_weight=None) -> TrainingData:
+    """Out-of-core input: fit the encoder by streaming, read the validation data, stream the training rows.
+
+    ``sample_weight`` names a weight column of the table (left out of the fields); ``class_weight`` must be a
+    dict, since "balanced" needs the class counts of the whole table.
+    """
     dataset = open_table_source(X)
+    weight_column = _weight_column(sample_weight, class_weight, dataset)
     if not isinstance(y, str):
         raise ValueError(
             "With a parquet path or pyarrow Dataset as X, y must name its label column, "
@@ -356,7 +364,7 @@ def _streamed_training_data(X, y, eval_set, groups, owner: str) -> TrainingData:
             "a DataFrame and its labels, or a second path and its label column name."
         )
     classes, _ = fit_labels(stream_labels(dataset, y), owner)
-    encoder = FieldEncoder().fit(dataset, y=y)
+    encoder = FieldEncoder().fit(_without(dataset, weight_column), y=y)
     fitted = FittedInput(classes, encoder, encoder.field_spec_, encoder.n_features_in_, encoder.feature_names_in_)
     valid = _eval_set_tensors(eval_set, fitted, owner)
     _check_both_classes(valid)
@@ -367,6 +375,37 @@ def _streamed_training_data(X, y, eval_set, groups, owner: str) -> TrainingData:
 
     def encode(frame):
         labels = fitted.encode_labels(frame[y].to_numpy(), f"Label column {y!r}")
-        return FieldTensors.from_array(encoder.transform(frame[features]), fitted.field_spec, labels)
+        weights = None if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64, na_value=np.nan)
+        weight = _batch_weights(weights, class_weight, fitted.classes[labels.astype(int)], labels)
+        return FieldTensors.from_array(encoder.transform(frame[features]), fitted.field_spec, labels, weight)
 
-    return TrainingData(fitted, FieldStream(dataset, features + [y], encode), valid, valid_groups)
+    columns = features + [y] + ([weight_column] if weight_column else [])
+    return TrainingData(fitted, FieldStream(dataset, columns, encode), valid, valid_groups)
+
+
+def _weight_column(sample_weight, class_weight, dataset) -> str | None:
+    """The weight column a streamed fit reads, checked against the table."""
+    if isinstance(class_weight, str):
+        raise ValueError(
+            "class_weight='balanced' needs the class counts of the whole table; with a parquet path or pyarrow "
+            "Dataset as X, pass class_weight as a dict {label: weight}."
+        )
+    if sample_weight is None:
+        return None
+    if not isinstance(sample_weight, str):
+        raise ValueError(
+            "With a parquet path or pyarrow Dataset as X, sample_weight must name its weight column, "
+            "e.g. fit('train.parquet', y='click', sample_weight='weight')."
+        )
+    check_columns(dataset, [sample_weight], "sample_weight")
+    return sample_weight
+
+
+def _without(dataset, column):
+    """``dataset`` without ``column`` (a weight column is no feature)."""
+    if column is None:
+        return dataset
+    import pyarrow as pa
+
+    schema = dataset.schema
+    return dataset.replace_schema(pa.schema([f for f in schema if f.name != column], metadata=schema.metadata))
