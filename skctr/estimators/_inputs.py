@@ -287,7 +287,7 @@ def _eval_set_tensors(eval_set, fitted: FittedInput, owner: str) -> FieldTensors
     encoded = fitted.encode(X_valid, owner)
     if len(encoded) != len(y_encoded):
         raise ValueError(f"eval_set: X_valid has {len(encoded)} rows but y_valid has {len(y_encoded)}.")
-    weight = row_weights(eval_set[2], None, y_encoded, encoded) if len(eval_set) == 3 and eval_set[2] is not None else None
+    weight = row_weights(eval_set[2] if len(eval_set) == 3 else None, None, y_encoded, encoded)
     return FieldTensors.from_array(encoded, fitted.field_spec, y_encoded, weight)
 
 

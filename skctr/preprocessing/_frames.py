@@ -70,11 +70,6 @@ def _typed(values) -> pd.Series:
     return read_frame(pa.table({"column": array}))["column"]
 
 
-def is_table(X) -> bool:
-    """Whether :func:`as_pandas` reads ``X`` as a table with column labels."""
-    return isinstance(as_pandas(X), pd.DataFrame)
-
-
 def column_names(labels, what: str = "X") -> list[str]:
     """A field name for each column label: strings as they are, tuples (MultiIndex) joined with "_", others str().
 
