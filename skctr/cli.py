@@ -3,6 +3,7 @@
 Commands::
 
     skctr train    --data train.parquet [--valid valid.parquet] --label click --model kdef --out model.joblib
+    skctr train    --data today.parquet --label click --warm-start model.joblib --out model.joblib --force
     skctr evaluate --model model.joblib --data test.parquet --label click [--groups user_id] [--json]
     skctr predict  --model model.joblib --data new.parquet --out scores.parquet [--id-column request_id] [--positive-label 1]
     skctr export   --model model.joblib --out model.onnx [--best-student] [--format onnx|torchscript]
@@ -169,21 +170,21 @@ def _atomic(path: Path, option: str = "--out"):
         temporary.unlink(missing_ok=True)
 
 
-def _load_model(path):
+def _load_model(path, option="--model"):
     path = Path(path)
     if not path.is_file():
-        raise CommandError(f"--model: no file at {path}", MODEL_ERROR)
+        raise CommandError(f"{option}: no file at {path}", MODEL_ERROR)
     try:
         model = joblib.load(path)
     except Exception as exc:  # a damaged or foreign file
-        raise CommandError(f"--model: cannot load {path}: {exc}", MODEL_ERROR) from None
+        raise CommandError(f"{option}: cannot load {path}: {exc}", MODEL_ERROR) from None
     estimator = model[-1] if isinstance(model, Pipeline) else model
     if not isinstance(estimator, CTRClassifierBase):
-        raise CommandError(f"--model: {path} holds a {type(model).__name__}, not a skctr model", MODEL_ERROR)
+        raise CommandError(f"{option}: {path} holds a {type(model).__name__}, not a skctr model", MODEL_ERROR)
     try:
         check_is_fitted(estimator, "net_")
     except NotFittedError:
-        raise CommandError(f"--model: {path} holds an unfitted {type(estimator).__name__}", MODEL_ERROR) from None
+        raise CommandError(f"{option}: {path} holds an unfitted {type(estimator).__name__}", MODEL_ERROR) from None
     return model, estimator
 
 
@@ -315,16 +316,33 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _estimator(args: argparse.Namespace) -> CTRClassifierBase:
-    """The unfitted estimator of ``--model`` and ``--param``, checked before any data is read."""
+    """The estimator of ``--model`` (or the fitted one of ``--warm-start``) with ``--param``, checked before any
+    data is read."""
     params = _parse_params(args.param)
     verbose = 1 if args.verbose or (not args.quiet and sys.stderr.isatty()) else 0
+    if args.warm_start is None:
+        model = MODELS[args.model or "kdef"](random_state=args.seed, verbose=verbose)
+    else:
+        model = _warm_start_model(args)
+        params = {"warm_start": True, **params}
     try:
-        model = MODELS[args.model](random_state=args.seed, verbose=verbose).set_params(**params)
+        model = model.set_params(random_state=args.seed, verbose=verbose, **params)
         # fit would check these (the device too), but only after reading the data
         model.validate_params()
     except ValueError as exc:
         raise CommandError(f"--param: {exc}") from None
     return model
+
+
+def _warm_start_model(args: argparse.Namespace) -> CTRClassifierBase:
+    model, estimator = _load_model(args.warm_start, "--warm-start")
+    if model is not estimator:
+        raise CommandError(f"--warm-start: {args.warm_start} holds a Pipeline; warm-start it in Python (warm_start=True "
+                           "on its FieldEncoder and its model), or give a model saved by skctr train", MODEL_ERROR)
+    if args.model is not None and not isinstance(estimator, MODELS[args.model]):
+        raise CommandError(f"--model {args.model}: {args.warm_start} holds a {type(estimator).__name__}; "
+                           "leave --model out to continue training it")
+    return estimator
 
 
 def _training_data(args: argparse.Namespace):
@@ -387,7 +405,8 @@ def train(args: argparse.Namespace) -> int:
         # The estimator's checks of the data name the column at fault, not the file it is in.
         raise CommandError(f"{'--data' if args.valid is None else '--data/--valid'}: {exc}") from None
     seconds = time.perf_counter() - start
-    print(f"trained {type(model).__name__} on {args.data} ({rows}) in {seconds:.1f} s, {len(model.history_)} epochs")
+    how = f"warm-started from {args.warm_start}, trained" if args.warm_start else "trained"
+    print(f"{how} {type(model).__name__} on {args.data} ({rows}) in {seconds:.1f} s, {len(model.history_)} epochs")
     print("validation scores:")
     print(model.student_scores_.to_string(float_format=lambda v: f"{v:.4f}"))
     with _atomic(out) as temporary:
@@ -564,7 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--data", required=True, help="training table (.parquet, folder of parquet, .csv, .csv.gz, .tsv)")
     cmd.add_argument("--valid", help="validation table for early stopping (default: a stratified part of --data)")
     cmd.add_argument("--label", default="label", help="the click column (default: label)")
-    cmd.add_argument("--model", choices=sorted(MODELS), default="kdef", help="estimator (default: kdef)")
+    cmd.add_argument("--model", choices=sorted(MODELS), help="estimator (default: kdef, or the --warm-start model's)")
+    cmd.add_argument("--warm-start", metavar="MODEL", dest="warm_start",
+                     help="a model saved by skctr train: continue training it on --data (new ids get embedding rows, "
+                          "learned ones are kept) instead of starting over")
     cmd.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="an estimator parameter, e.g. --param n_students=6 --param hidden_units=(256,128); repeatable")
     cmd.add_argument("--groups", help="column for the validation group AUC (e.g. user_id)")

@@ -13,7 +13,7 @@ FieldEncoder in a Pipeline learns vocabulary sizes without being told.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 import numpy as np
 
 #: Index layout shared by every categorical and sequence field.
@@ -46,6 +46,13 @@ class Field:
     target : str or None
         For a behaviour sequence, the categorical field whose vocabulary and
         embedding table it shares.
+    lineage : tuple of (int, str)
+        What the encoder's vocabulary (or scaling) of this field has been:
+        one ``(vocab_size, digest)`` per state, the current one last, where
+        the digest identifies the kept values in index order. A FieldEncoder
+        that grows its vocabularies (``partial_fit``) appends a state, so a
+        model can tell an extension of the vocabulary it learned from a
+        different one. Empty for hand-made fields; not part of equality.
     """
 
     name: str
@@ -53,6 +60,12 @@ class Field:
     vocab_size: int = 0
     max_len: int = 1
     target: str | None = None
+    lineage: tuple = dataclass_field(default=(), compare=False, repr=False)
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the current vocabulary (or scaling), None for a hand-made field."""
+        return self.lineage[-1][1] if self.lineage else None
 
     def __post_init__(self):
         if self.kind not in FIELD_KINDS:
@@ -204,6 +217,45 @@ def _stacked_spec(parts, joins, axis):
         start += width
     names = [f.name for f in fields]
     return FieldSpec(fields) if len(set(names)) == len(names) else None
+
+
+def spec_mismatch(spec: FieldSpec, fitted: FieldSpec) -> str | None:
+    """How ``spec`` differs from ``fitted`` (layout, sizes, or vocabularies with the same sizes), None if it does not.
+
+    Digests are compared where both fields carry one: arrays encoded by a
+    FieldEncoder fitted on other data can have the same layout and sizes.
+    """
+    if spec.names != fitted.names:
+        return f"fields {spec.names[:10]} instead of {fitted.names[:10]}"
+    changed = [f"{a.name}: {a.kind}, {a.vocab_size} rows vs {b.kind}, {b.vocab_size} rows"
+               for a, b in zip(spec, fitted) if a != b]
+    if changed:
+        return "; ".join(changed[:5])
+    other = [a.name for a, b in zip(spec, fitted) if a.digest and b.digest and a.digest != b.digest]
+    if other:
+        return f"fields {other[:10]} have the same sizes but other vocabularies or scaling (another encoder's fit)"
+    return None
+
+
+def growth_mismatch(spec: FieldSpec, fitted: FieldSpec) -> str | None:
+    """Why ``spec`` is not ``fitted`` with vocabularies grown by appending rows, None if it is.
+
+    Growth keeps the fields, kinds and lengths and may only add rows at the
+    end of a vocabulary: the fitted state must be in the new field's lineage.
+    """
+    if spec.names != fitted.names:
+        return f"fields {spec.names[:10]} instead of {fitted.names[:10]}"
+    for new, old in zip(spec, fitted):
+        if (new.kind, new.max_len, new.target) != (old.kind, old.max_len, old.target):
+            return f"field {new.name!r} changed its kind or length"
+        if new.vocab_size < old.vocab_size:
+            return f"field {new.name!r} has {new.vocab_size} rows, fewer than the {old.vocab_size} it was fitted with"
+        if new == old and (not new.digest or new.digest == old.digest):
+            continue
+        if not (old.lineage and old.lineage[-1] in new.lineage):
+            return (f"field {new.name!r} was encoded by a FieldEncoder fitted afresh, not grown from the one the "
+                    "model learned (its vocabulary lineage does not contain the model's)")
+    return None
 
 
 def field_spec_of(X) -> FieldSpec | None:

@@ -203,8 +203,7 @@ def test_a_weight_column_of_a_parquet_source(tmp_path, data):
 @pytest.mark.parametrize("params, message", [
     ({"sample_weight": "no_such_column"}, r"sample_weight: column\(s\) \['no_such_column'\]"),
     ({"sample_weight": np.ones(400)}, "sample_weight must name its weight column"),
-    ({"class_weight": "balanced"}, "class_weight='balanced' needs the class counts"),
-], ids=["absent column", "an array", "balanced"])
+], ids=["absent column", "an array"])
 def test_weight_errors_with_a_parquet_source(params, message, tmp_path, data):
     X, y, X_valid, y_valid, _ = data
     X.assign(label=y).to_parquet(tmp_path / "train.parquet")
@@ -212,6 +211,22 @@ def test_weight_errors_with_a_parquet_source(params, message, tmp_path, data):
     with pytest.raises(ValueError, match=message):
         StudentClassifier(**DETERMINISTIC, class_weight=class_weight).fit(tmp_path / "train.parquet", y="label",
                                                                           eval_set=(X_valid, y_valid), **params)
+
+
+def test_balanced_class_weight_of_a_parquet_source_counts_the_label_column(tmp_path, data):
+    """Streamed "balanced" weights are scikit-learn's, from the whole label column: training equals the dict."""
+    X, y, X_valid, y_valid, _ = data
+    X.assign(label=y).to_parquet(tmp_path / "train.parquet")
+    weights, labels = compute_sample_weight("balanced", y), np.asarray(y)
+    balanced = {label: weights[labels == label][0] for label in (0, 1)}
+    params = {**DETERMINISTIC, "max_epochs": 2, "batch_size": 64}
+
+    def fit(class_weight):
+        return StudentClassifier(**params, class_weight=class_weight).fit(
+            tmp_path / "train.parquet", y="label", eval_set=(X_valid, y_valid))
+
+    np.testing.assert_allclose(fit("balanced").predict_proba(X_valid), fit(balanced).predict_proba(X_valid), atol=1e-6)
+    assert not np.allclose(fit(None).predict_proba(X_valid), fit(balanced).predict_proba(X_valid), atol=1e-4)
 
 
 def test_field_tensors_carry_weights_through_selection(batch):

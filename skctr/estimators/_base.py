@@ -8,6 +8,8 @@ through :mod:`._inputs` once; training runs in the skorch net of
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -15,12 +17,28 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
 
 from ._calibration import IDENTITY, fit_platt
+from ..metrics import binary_scores
+from ..nn import grown_optimizer_state, grown_state
 from ._callbacks import member_scores
 from ._data import FieldTensors
 from ._device import check_device_available, data_parallel_shard, resolve_device
-from ._inputs import FittedInput, prediction_tensors, training_data
+from ._inputs import FittedInput, prediction_tensors, training_data, update_data
 from ._net import CTRNet, FitInterrupted
 from ._params import CORE_CONSTRAINTS
+
+
+def _lineage(spec):
+    return [field.lineage for field in spec]
+
+
+@contextlib.contextmanager
+def _seeded(device, seed):
+    """Fork torch's generators (CPU and ``device``'s) and seed them with ``seed`` unless it is None."""
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 class CTRClassifierBase(ClassifierMixin, BaseEstimator):
@@ -70,7 +88,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         return FittedInput(self.classes_, self.encoder_, self.field_spec_, self.n_features_in_,
                            getattr(self, "feature_names_in_", None))
 
-    def _make_net(self, device, *, train_split, callbacks=None, verbose=0, shard=(0, 1)) -> CTRNet:
+    def _make_net(self, device, *, train_split, callbacks=None, verbose=0, shard=(0, 1), warm_start=False) -> CTRNet:
         factory, module_kwargs = self._module_config(self.field_spec_, str(device))
         return CTRNet(
             factory,
@@ -88,6 +106,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             callbacks=list(callbacks) if callbacks else None,
             device=device,
             verbose=int(verbose),
+            warm_start=warm_start,
         )
 
     def fit(self, X, y, sample_weight=None, *, eval_set=None, groups=None):
@@ -130,18 +149,21 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             box = [seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))]
             torch.distributed.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
             seed = box[0]
+        trained = self.net_.network if self.warm_start and hasattr(self, "net_") else None
         data = training_data(X, y, sample_weight=sample_weight, class_weight=self.class_weight, eval_set=eval_set,
-                             groups=groups, valid_size=self.valid_size, seed=seed, owner=type(self).__name__)
+                             groups=groups, valid_size=self.valid_size, seed=seed, owner=type(self).__name__,
+                             grow=None if trained is None else self._fitted_input)
         self._adopt_input(data.input)
         train, valid, valid_groups = data.train, data.valid, data.valid_groups
-        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with _seeded(device, seed):
             self.net_ = self._make_net(
                 device, train_split=predefined_split(valid), callbacks=self.callbacks,
-                verbose=self.verbose if shard[0] == 0 else 0, shard=shard,
+                verbose=self.verbose if shard[0] == 0 else 0, shard=shard, warm_start=trained is not None,
             )
+            if trained is not None:
+                self.net_.initialize()
+                self._load_trained(trained)
+                self.net_.starting_score = self._validation_auc(valid)
             try:
                 self.net_.fit(train, None)
             except FitInterrupted:
@@ -154,14 +176,113 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             self.net_.shard = (0, 1)
         # The validation set is no longer needed; keep it out of pickles.
         self.net_.train_split = None
+        self.net_.starting_score = None
         self._score_members(valid, valid_groups)
+        self._correct_for_sampling()
+        self._choose_best_student()
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None, *, classes=None):
+        """Update the model with one pass over ``X``: no validation, learning-rate schedule or early stopping.
+
+        For streaming updates between full ``fit`` calls. New ids in raw rows
+        grow ``encoder_`` and the embedding tables (learned rows kept, new
+        rows initialised as a new table's are); the optimizer's state (Adam's
+        moments, grown with the tables) carries over from call to call, and
+        every call trains at ``lr``. Before the update, the rows are scored
+        with the model as it stands (progressive validation): that is
+        ``student_scores_`` (left as it was when the rows hold one class),
+        which chooses ``best_student_index_``; ``best_student_`` is rebuilt
+        from the updated weights. The calibration is kept from the last
+        ``fit``: partial_fit has no held-out data to fit one.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            New rows, raw or encoded like those of ``fit``.
+        y : array-like of shape (n_samples,)
+            Their labels, among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights, as in ``fit`` (times a dict ``class_weight``;
+            ``"balanced"`` needs all the data and is refused here).
+        classes : array-like of shape (2,), optional
+            The two class labels, needed on an unfitted model when ``y`` holds
+            one of them; ignored once fitted.
+
+        Returns
+        -------
+        self
+        """
+        self.validate_params()
+        if data_parallel_shard()[1] > 1:
+            raise RuntimeError(f"{type(self).__name__}.partial_fit runs in one process; under torchrun, use fit with "
+                               "warm_start=True, which trains data-parallel.")
+        fitted = hasattr(self, "net_")
+        spec = self.field_spec_ if fitted else None
+        new_input, rows = update_data(X, y, sample_weight=sample_weight, class_weight=self.class_weight,
+                                      classes=classes, owner=type(self).__name__,
+                                      grow=self._fitted_input if fitted else None)
+        self._adopt_input(new_input)
+        device = resolve_device(self.device) if not fitted else self.net_.device
+        if not fitted:
+            with _seeded(device, self._seed()):
+                self.net_ = self._make_net(device, train_split=None, callbacks=self.callbacks)
+                self.net_.initialize()
+            self.calibration_ = np.array([IDENTITY] * (1 + len(self._member_names())))
+            self._correct_for_sampling()
+        elif _lineage(self.field_spec_) != _lineage(spec):
+            self._grow_net(device)
+        self._score_progressively(rows)
+        self.net_.train_pass(rows, self.lr)
+        self._choose_best_student()
+        return self
+
+    def _load_trained(self, trained: torch.nn.Module) -> dict:
+        """Load ``trained``'s weights into the new net's module, grown to its vocabularies; the grown tables' rows."""
+        state, table_rows = grown_state(trained, self.net_.network)
+        self.net_.network.load_state_dict(state)
+        return table_rows
+
+    def _grow_net(self, device):
+        """A net on the grown ``field_spec_`` with the trained weights, optimizer state and history (partial_fit)."""
+        old = self.net_
+        with _seeded(device, self._seed()):
+            self.net_ = self._make_net(device, train_split=None, callbacks=self.callbacks)
+            self.net_.initialize()
+        table_rows = self._load_trained(old.module_)
+        names = [name for name, _ in self.net_.module_.named_parameters()]
+        self.net_.optimizer_.load_state_dict(grown_optimizer_state(old.optimizer_.state_dict(), names, table_rows))
+        self.net_.history = old.history
+
+    def _validation_auc(self, valid: FieldTensors) -> float:
+        logits, _ = self._forward_dataset(valid)
+        return binary_scores(valid.y.numpy(), torch.sigmoid(logits).numpy(), valid.weight_array())[0]
+
+    def _score_progressively(self, rows: FieldTensors) -> None:
+        """Score ``rows`` before learning from them; kept as ``student_scores_`` when they hold both classes."""
+        y = rows.y.numpy()
+        if np.unique(y).size < 2 and hasattr(self, "student_scores_"):
+            return
+        logits, member_logits = self._calibrated(*self._forward_dataset(rows))
+        self.student_scores_ = member_scores(
+            y, torch.sigmoid(logits).numpy(), torch.sigmoid(member_logits).numpy(), self._member_names(),
+            ensemble=self._is_ensemble, sample_weight=rows.weight_array(),
+        )
+
+    def _correct_for_sampling(self) -> None:
         if self.negative_sampling_rate is not None:
             # Odds times r undo keeping a fraction r of the non-clicks: a shift of log(r) on every calibrated logit.
             self.calibration_[:, 1] += np.log(self.negative_sampling_rate)
-        if self._is_ensemble:
-            self.best_student_index_ = int(np.nanargmax(self.student_scores_["auc"].to_numpy()[1:]))
-            self.best_student_ = self.get_student(self.best_student_index_)
-        return self
+
+    def _choose_best_student(self) -> None:
+        """The member with the best validation AUC (lowest logloss where AUC is undefined), rebuilt from the
+        current weights."""
+        if not self._is_ensemble:
+            return
+        members = self.student_scores_.iloc[1:]
+        auc = members["auc"].to_numpy()
+        self.best_student_index_ = int(np.nanargmax(auc) if not np.isnan(auc).all() else np.argmin(members["logloss"].to_numpy()))
+        self.best_student_ = self.get_student(self.best_student_index_)
 
     def _seed(self):
         """An int seed (or None) from ``random_state``; a RandomState gives its next draw."""

@@ -1,6 +1,8 @@
 """Training callbacks: validation metrics of the prediction and of every member network; early stopping."""
 from __future__ import annotations
 
+from copy import deepcopy
+
 import numpy as np
 import pandas as pd
 import torch
@@ -68,7 +70,19 @@ class RestoringEarlyStopping(EarlyStopping):
     The copy lives on the training device and is pickled verbatim, outside
     skorch's device mapping: kept, it would double the saved model and stop a
     model trained on CUDA from loading on a machine without one.
+
+    A warm start sets the net's ``starting_score`` (the validation score of
+    the weights it starts from): an epoch must then beat it to count as an
+    improvement, and the starting weights are restored if none does, so
+    continuing from a converged model cannot lose validation AUC.
     """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        start = getattr(net, "starting_score", None)
+        if start is not None:
+            self.dynamic_threshold_ = self._calc_new_threshold(start)
+            self.best_model_weights_ = deepcopy(net.module_.state_dict())
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)

@@ -37,6 +37,14 @@ parameter)."""),
 of the prediction and of every member on the validation data. Ranking
 (AUC) is unchanged; logloss improves, since a network early-stopped on
 AUC has trained past its logloss optimum and is overconfident."""),
+    "warm_start": ("bool", """When True, ``fit`` on a fitted model continues from its weights on the
+new data instead of starting over: raw rows grow ``encoder_`` (ids
+first seen get new embedding rows, learned rows are kept, see
+:meth:`FieldEncoder.partial_fit`), encoded rows must come from the
+fitted encoder grown the same way. Adam, the learning-rate schedule and
+early stopping start afresh at ``lr``, and an epoch must beat the
+starting weights' validation AUC or those weights are kept. Validation
+scores, calibration and ``best_student_`` are fitted anew."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
 unpickles and predicts on a CPU-only machine."""),
     "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through

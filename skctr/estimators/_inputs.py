@@ -9,6 +9,7 @@ encodes later input with that layout.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from ..fields import FieldSpec, field_spec_of
+from ..fields import FieldSpec, field_spec_of, growth_mismatch, spec_mismatch
 from ..preprocessing import FieldEncoder
 from ..preprocessing._frames import as_pandas
 from ..preprocessing._source import check_columns, is_table_source, iter_frames, open_table_source
@@ -58,9 +59,10 @@ class FittedInput:
                     "them itself with encoder_; pass the raw rows, not a FieldEncoder's output."
                 )
             return self.encoder.transform(X)
-        if spec is not None and spec != self.field_spec:
+        mismatch = None if spec is None else spec_mismatch(spec, self.field_spec)
+        if mismatch:
             raise ValueError(
-                f"X was encoded with a different FieldSpec than {owner} was fitted on ({_spec_difference(spec, self.field_spec)}); "
+                f"X was encoded with a different FieldSpec than {owner} was fitted on ({mismatch}); "
                 "encode it with the FieldEncoder the model was fitted after."
             )
         if isinstance(X, pd.DataFrame) and spec is None:
@@ -93,19 +95,18 @@ class TrainingData:
 
 
 def training_data(X, y, *, sample_weight=None, class_weight=None, eval_set=None, groups=None, valid_size: float, seed,
-                  owner: str) -> TrainingData:
+                  owner: str, grow: FittedInput | None = None) -> TrainingData:
     """Learn the input layout from ``(X, y)`` and split off the validation rows (``eval_set``, or a holdout).
 
     Rows weigh ``sample_weight`` times their class's ``class_weight``; held-out rows keep their weights, and an
-    ``eval_set`` of three (``X, y, sample_weight``) weighs its rows by its third element.
+    ``eval_set`` of three (``X, y, sample_weight``) weighs its rows by its third element. With ``grow`` (a warm
+    start), the layout is that one's with its vocabularies grown by ``X``, and ``y`` must hold its classes.
     """
     if is_table_source(X):
-        return _streamed_training_data(X, y, eval_set, groups, owner, sample_weight, class_weight)
+        return _streamed_training_data(X, y, eval_set, groups, owner, sample_weight, class_weight, grow)
     X = as_pandas(X)
-    classes, y_encoded = fit_labels(y, owner)
-    fitted, X_encoded = _fit_input(X, classes, owner)
-    if X_encoded.shape[0] != y_encoded.shape[0]:
-        raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+    fitted, X_encoded, y_encoded = _labelled_input(X, y, owner, grow)
+    classes = fitted.classes
     weight = row_weights(sample_weight, class_weight, classes[y_encoded.astype(int)], X_encoded)
     if eval_set is not None:
         valid = _eval_set_tensors(eval_set, fitted, owner)
@@ -120,6 +121,70 @@ def training_data(X, y, *, sample_weight=None, class_weight=None, eval_set=None,
         valid_groups = _groups_of_holdout(groups, X, valid_rows)
     _check_both_classes(valid)
     return TrainingData(fitted, train, valid, valid_groups)
+
+
+def update_data(X, y, *, sample_weight=None, class_weight=None, classes=None, owner: str,
+                grow: FittedInput | None = None) -> tuple[FittedInput, FieldTensors]:
+    """The input layout and the rows of one ``partial_fit`` call: ``grow``'s layout grown by ``X``, or, on an
+    unfitted model, one learned from ``X`` with ``classes`` (or ``y``'s) as the two classes."""
+    if is_table_source(X):
+        raise TypeError(
+            f"{owner}.partial_fit takes in-memory rows (a DataFrame or an array); to update a model on a parquet "
+            "table, fit it with warm_start=True, which streams the table."
+        )
+    if isinstance(class_weight, str):
+        raise ValueError(
+            "class_weight='balanced' needs the class counts of all the data, which partial_fit does not see; "
+            "pass class_weight as a dict {label: weight}, or sample_weight."
+        )
+    X = as_pandas(X)
+    if grow is None and classes is not None:
+        grow = FittedInput(_two_classes(classes, owner), None, None, 0)
+    fitted, X_encoded, y_encoded = _labelled_input(X, y, owner, grow)
+    weight = _batch_weights(sample_weight, class_weight, fitted.classes[y_encoded.astype(int)], X_encoded)
+    if weight is not None and not weight.sum() > 0:
+        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
+    return fitted, FieldTensors.from_array(X_encoded, fitted.field_spec, y_encoded, weight)
+
+
+def _two_classes(classes, owner: str) -> np.ndarray:
+    classes = np.unique(column_or_1d(classes))
+    if len(classes) != 2:
+        raise ValueError(f"classes must hold the two class labels of {owner}, got {classes[:10].tolist()}.")
+    return classes
+
+
+def _labelled_input(X, y, owner: str, grow: FittedInput | None):
+    """The input layout (learned, or ``grow``'s grown by ``X``), the encoded rows and the 0/1 labels."""
+    if grow is None:
+        classes, y_encoded = fit_labels(y, owner)
+        fitted, X_encoded = _fit_input(X, classes, owner)
+    else:
+        y_encoded = grow.encode_labels(y, "y")
+        fitted, X_encoded = _fit_input(X, grow.classes, owner) if grow.field_spec is None else _grown_input(X, grow, owner)
+    if X_encoded.shape[0] != y_encoded.shape[0]:
+        raise ValueError(f"X has {X_encoded.shape[0]} rows but y has {y_encoded.shape[0]}; they must match.")
+    return fitted, X_encoded, y_encoded
+
+
+def _grown_input(X, grow: FittedInput, owner: str) -> tuple[FittedInput, np.ndarray]:
+    """Warm-start input: raw rows grow (a copy of) the fitted encoder; encoded rows must carry a grown spec."""
+    spec = field_spec_of(X)
+    if grow.encoder is not None and spec is None:
+        encoder = copy.deepcopy(grow.encoder).partial_fit(X)  # a copy: best_student_ and users may hold the old one
+        fitted = FittedInput(grow.classes, encoder, encoder.field_spec_, grow.n_features_in, grow.feature_names_in)
+        return fitted, encoder.transform(X)
+    if grow.encoder is not None or spec is None:
+        return grow, grow.encode(X, owner)  # the error of raw rows given to the other kind of model
+    mismatch = growth_mismatch(spec, grow.field_spec)
+    if mismatch:
+        raise ValueError(
+            f"X's FieldSpec is not the one {owner} was fitted on with grown vocabularies ({mismatch}); to warm-start, "
+            "grow the encoder with FieldEncoder.partial_fit (or FieldEncoder(warm_start=True) in a Pipeline) "
+            "instead of fitting a new one."
+        )
+    fitted = FittedInput(grow.classes, None, spec, spec.n_columns, grow.feature_names_in)
+    return fitted, encoded_array(X)
 
 
 def prediction_tensors(X, fitted: FittedInput, owner: str) -> Iterator[FieldTensors]:
@@ -216,14 +281,6 @@ def _check_not_raw(frame: pd.DataFrame, owner: str) -> None:
             f"X holds raw values (columns {raw[:10]} are not numbers), but {owner} was fitted on encoded arrays; "
             "encode X with the FieldEncoder the model was fitted after, or fit a Pipeline(FieldEncoder(), model)."
         )
-
-
-def _spec_difference(spec: FieldSpec, fitted: FieldSpec) -> str:
-    if spec.names != fitted.names:
-        return f"fields {spec.names[:10]} instead of {fitted.names[:10]}"
-    changed = [f"{a.name}: {a.kind}, {a.vocab_size} rows vs {b.kind}, {b.vocab_size} rows"
-               for a, b in zip(spec, fitted) if a != b]
-    return "; ".join(changed[:5])
 
 
 def stratified_holdout(y_encoded, classes, valid_size: float, seed) -> tuple[np.ndarray, np.ndarray]:
@@ -344,14 +401,15 @@ def _group_column(frame, name: str, where: str) -> np.ndarray:
     return frame[name].to_numpy()
 
 
-def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=None, class_weight=None) -> TrainingData:
+def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=None, class_weight=None,
+                            grow: FittedInput | None = None) -> TrainingData:
     """Out-of-core input: fit the encoder by streaming, read the validation data, stream the training rows.
 
-    ``sample_weight`` names a weight column of the table (left out of the fields); ``class_weight`` must be a
-    dict, since "balanced" needs the class counts of the whole table.
+    ``sample_weight`` names a weight column of the table (left out of the fields); ``class_weight="balanced"``
+    is computed from the label column, read whole (one column). ``grow`` is a warm start's fitted layout.
     """
     dataset = open_table_source(X)
-    weight_column = _weight_column(sample_weight, class_weight, dataset)
+    weight_column = _weight_column(sample_weight, dataset)
     if not isinstance(y, str):
         raise ValueError(
             "With a parquet path or pyarrow Dataset as X, y must name its label column, "
@@ -363,8 +421,23 @@ def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=No
             "Training from a parquet path or pyarrow Dataset needs eval_set=(X_valid, y_valid) for early stopping: "
             "a DataFrame and its labels, or a second path and its label column name."
         )
-    classes, _ = fit_labels(stream_labels(dataset, y), owner)
-    encoder = FieldEncoder().fit(_without(dataset, weight_column), y=y)
+    label_counts = stream_labels(dataset, y)
+    labels = np.array(list(label_counts))
+    if grow is None:
+        classes, _ = fit_labels(labels, owner)
+        encoder = FieldEncoder().fit(_without(dataset, weight_column), y=y)
+    elif grow.encoder is None:
+        raise ValueError(f"{owner} was fitted on encoded arrays; a parquet table of raw rows cannot warm-start it.")
+    else:
+        classes = grow.classes
+        grow.encode_labels(labels, f"Label column {y!r}")
+        encoder = copy.deepcopy(grow.encoder).partial_fit(_without(dataset, weight_column), y=y)
+    if isinstance(class_weight, str):  # "balanced": n_samples / (2 * count), from the label column's counts
+        absent = [label for label in classes if not label_counts.get(label)]
+        if absent:
+            raise ValueError(f"class_weight='balanced': label column {y!r} holds no row of class {absent[0]!r}.")
+        n_rows = sum(label_counts.values())
+        class_weight = {label: n_rows / (len(classes) * label_counts.get(label, 0)) for label in classes}
     fitted = FittedInput(classes, encoder, encoder.field_spec_, encoder.n_features_in_, encoder.feature_names_in_)
     valid = _eval_set_tensors(eval_set, fitted, owner)
     _check_both_classes(valid)
@@ -383,13 +456,8 @@ def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=No
     return TrainingData(fitted, FieldStream(dataset, columns, encode), valid, valid_groups)
 
 
-def _weight_column(sample_weight, class_weight, dataset) -> str | None:
+def _weight_column(sample_weight, dataset) -> str | None:
     """The weight column a streamed fit reads, checked against the table."""
-    if isinstance(class_weight, str):
-        raise ValueError(
-            "class_weight='balanced' needs the class counts of the whole table; with a parquet path or pyarrow "
-            "Dataset as X, pass class_weight as a dict {label: weight}."
-        )
     if sample_weight is None:
         return None
     if not isinstance(sample_weight, str):

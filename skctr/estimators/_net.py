@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 
 import torch
 from skorch import NeuralNet
@@ -75,6 +76,7 @@ class CTRNet(NeuralNet):
         self.patience = patience
         self.mixed_precision = mixed_precision
         self.shard = shard
+        self.starting_score = None  # a warm start's validation AUC before training (RestoringEarlyStopping)
 
     def initialize_criterion(self):
         self.criterion_ = None
@@ -181,6 +183,29 @@ class CTRNet(NeuralNet):
         self.grad_scaler_.step(self.optimizer_)
         self.grad_scaler_.update()
         return {"loss": loss, "y_pred": y_pred}
+
+    def train_pass(self, dataset, lr: float) -> None:
+        """One shuffled pass over ``dataset`` at learning rate ``lr``, keeping the optimizer's state: no
+        validation, schedule or early stopping (``partial_fit``). Recorded as an epoch of ``history``."""
+        for group in self.optimizer_.param_groups:
+            group["lr"] = lr
+        self.history.new_epoch()
+        self.history.record("epoch", len(self.history))
+        start, total, rows, done = time.time(), 0.0, 0, 0
+        batches = self.get_iterator(dataset, training=True)
+        try:
+            for batch in batches:
+                loss = self.train_step(batch)["loss"]
+                size = len(batch[1])
+                total, rows, done = total + loss.detach() * size, rows + size, done + 1
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"partial_fit was interrupted after {done} of {len(batches)} batches; the model holds their updates."
+            ) from None
+        self.history.record("train_loss", float(total) / max(rows, 1))
+        self.history.record("lr", lr)
+        self.history.record("dur", time.time() - start)
+        self.history.record("partial_fit", True)
 
     def on_train_end(self, net, **kwargs):
         # The scaler's state lives on the training device and only matters within one fit.

@@ -44,6 +44,7 @@ CORE_CONSTRAINTS = {
     "class_weight": [None, StrOptions({"balanced"}), dict],
     "negative_sampling_rate": [None, interval(Real, 0, 1, "right")],
     "calibrate": ["boolean"],
+    "warm_start": ["boolean"],
     "device": [StrOptions({"auto"}), TorchDevice()],
     "mixed_precision": [None, StrOptions(set(MIXED_PRECISION))],
     "random_state": ["random_state"],

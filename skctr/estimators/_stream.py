@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 
 from ..preprocessing._source import count_rows, iter_frames
@@ -85,12 +84,13 @@ def _concat(parts: list[FieldTensors]) -> FieldTensors:
     return FieldTensors(joined("ids"), joined("values"), joined("y"), joined("w"))
 
 
-def stream_labels(dataset, label: str) -> np.ndarray:
-    """Every distinct value of the ``label`` column, read one record batch at a time."""
-    values = set()
+def stream_labels(dataset, label: str) -> dict:
+    """How many rows hold each distinct value of the ``label`` column, read one record batch at a time."""
+    counts = {}
     for frame in iter_frames(dataset, [label]):
         column = frame[label]
         if column.isna().any():
             raise ValueError(f"Label column {label!r} contains missing values; drop or label those rows.")
-        values.update(column.unique().tolist())
-    return np.array(sorted(values))
+        for value, n in column.value_counts(sort=False).items():
+            counts[value] = counts.get(value, 0) + int(n)
+    return dict(sorted(counts.items()))

@@ -126,6 +126,7 @@ class CETNetClassifier(CTRClassifierBase):
         class_weight=None,
         negative_sampling_rate=None,
         calibrate=True,
+        warm_start=False,
         device="auto",
         mixed_precision=None,
         random_state=None,
@@ -152,6 +153,7 @@ class CETNetClassifier(CTRClassifierBase):
         self.class_weight = class_weight
         self.negative_sampling_rate = negative_sampling_rate
         self.calibrate = calibrate
+        self.warm_start = warm_start
         self.device = device
         self.mixed_precision = mixed_precision
         self.random_state = random_state

@@ -121,6 +121,7 @@ class KDEFClassifier(CTRClassifierBase):
         class_weight=None,
         negative_sampling_rate=None,
         calibrate=True,
+        warm_start=False,
         device="auto",
         mixed_precision=None,
         random_state=None,
@@ -145,6 +146,7 @@ class KDEFClassifier(CTRClassifierBase):
         self.class_weight = class_weight
         self.negative_sampling_rate = negative_sampling_rate
         self.calibrate = calibrate
+        self.warm_start = warm_start
         self.device = device
         self.mixed_precision = mixed_precision
         self.random_state = random_state

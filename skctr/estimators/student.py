@@ -84,6 +84,7 @@ class StudentClassifier(CTRClassifierBase):
         class_weight=None,
         negative_sampling_rate=None,
         calibrate=True,
+        warm_start=False,
         device="auto",
         mixed_precision=None,
         random_state=None,
@@ -104,6 +105,7 @@ class StudentClassifier(CTRClassifierBase):
         self.class_weight = class_weight
         self.negative_sampling_rate = negative_sampling_rate
         self.calibrate = calibrate
+        self.warm_start = warm_start
         self.device = device
         self.mixed_precision = mixed_precision
         self.random_state = random_state

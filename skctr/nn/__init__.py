@@ -7,6 +7,7 @@ attribute(s) carry the tables that the training loop regularises.
 from .cetnet import CETNet, cetnet_loss, symmetric_kl
 from .embedding import FieldEmbedding
 from .final_net import FINALNet
+from .growth import grown_optimizer_state, grown_state
 from .kdef import KDEF, KNOWLEDGE_MODES, TEACHER_MODES, kdef_loss, teacher_logit
 from .layers import MLPBlock, xavier_init
 from .single import SingleNetwork
@@ -26,6 +27,8 @@ __all__ = [
     "available_students",
     "cetnet_loss",
     "create_student",
+    "grown_optimizer_state",
+    "grown_state",
     "kdef_loss",
     "register_student",
     "symmetric_kl",

@@ -99,6 +99,7 @@ class FieldEmbedding(nn.Module):
             for f in field_spec
             if f.kind == "sequence"
         )
+        self.table_offsets = offsets  # first row of each field owning a table
         self.weight = nn.Parameter(torch.empty(total_rows, embedding_dim))
         self.numeric_weight = nn.Parameter(torch.empty(n_numeric, embedding_dim))
         self.register_buffer("column_offsets", torch.tensor(column_offsets, dtype=torch.long), persistent=False)
@@ -134,6 +135,24 @@ class FieldEmbedding(nn.Module):
             parts.append(values.unsqueeze(-1) * self.numeric_weight)
         stacked = torch.cat(parts, dim=1).index_select(1, self.field_order)
         return (stacked, sequences) if return_sequences else stacked
+
+    def rows_of(self, older: "FieldEmbedding") -> torch.Tensor:
+        """Where each row of ``older``'s table sits in this one, for a table grown from it.
+
+        Growth (:meth:`skctr.preprocessing.FieldEncoder.partial_fit`) only
+        appends values to a vocabulary, so field ``f``'s old row ``i`` is this
+        table's row ``offset_f + i``; a field that shrank or vanished is an
+        error naming it.
+        """
+        old_spec = {f.name: f for f in older.field_spec}
+        positions = []
+        for name, old_offset in older.table_offsets.items():
+            old_rows = old_spec[name].vocab_size
+            new_field = next((f for f in self.field_spec if f.name == name), None)
+            if new_field is None or name not in self.table_offsets or new_field.vocab_size < old_rows:
+                raise ValueError(f"Field {name!r} has fewer embedding rows than the table it would grow from.")
+            positions.append(torch.arange(old_rows) + self.table_offsets[name])
+        return torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
 
     def l2_penalty(self) -> torch.Tensor:
         """Half the sum of squares of every embedding parameter (tables and numeric vectors)."""

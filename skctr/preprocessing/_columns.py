@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import decimal
+import hashlib
 import numbers
 from itertools import chain
 
@@ -39,6 +40,15 @@ _REAL_TYPES = (numbers.Real, np.bool_, decimal.Decimal)
 
 # log_bucket keeps int(v) for v <= 2; clipping first keeps the int64 cast defined.
 _INT_CLIP = float(2**53)
+
+
+def _digest(previous: str, kind, values) -> str:
+    """A short digest of ``values`` in order, of their type ``kind`` and of the ``previous`` digest they extend."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{previous}|{kind}|".encode())
+    if len(values):
+        digest.update(pd.util.hash_array(np.asarray(values, dtype=object)).tobytes())
+    return digest.hexdigest()
 
 
 def _is_int(value):
@@ -157,9 +167,9 @@ class _ColumnPlan:
     @property
     def field(self):
         if self.kind == "numeric" and self.encoding == "scale":
-            return Field(self.column, "numeric")
+            return Field(self.column, "numeric", lineage=((0, _digest("", "scale", [self.mean, self.scale])),))
         kind = "categorical" if self.kind == "numeric" else self.kind
-        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target)
+        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target, self.vocabulary.lineage)
 
     def transform(self, series):
         """The column's encoded values, and the share of its present values out of vocabulary (None if unindexed)."""

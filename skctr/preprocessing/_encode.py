@@ -15,7 +15,7 @@ from pandas.api.types import (
     is_string_dtype,
 )
 
-from ._columns import _as_float, _examples, _log_bucket, _split_cells
+from ._columns import _as_float, _digest, _examples, _log_bucket, _split_cells
 from ..fields import FIRST_VALUE_INDEX, OOV_INDEX
 
 
@@ -26,15 +26,25 @@ class UnknownValueWarning(UserWarning):
 class _Vocabulary:
     """Kept values of one categorical field and how to look values up in it."""
 
-    def __init__(self, index, seen, missing_code):
+    def __init__(self, index, seen, missing_code, lineage=()):
         self.index = index  # kept values; position i has embedding index i + 3
         self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
         self.missing_code = missing_code
         self.fit_unknown_share = 0.0  # share of the non-missing training values out of vocabulary (rare ones)
+        # One (size, digest) per state of the vocabulary, the current one last (see Field.lineage).
+        self.lineage = lineage or ((self.size, _digest("", self.value_type, index)),)
 
     @property
     def size(self):
         return FIRST_VALUE_INDEX + len(self.index)
+
+    def extended(self, new_values, seen) -> "_Vocabulary":
+        """This vocabulary with ``new_values`` appended: every kept value keeps its index, the new ones follow."""
+        if not len(new_values):
+            return _Vocabulary(self.index, seen, self.missing_code, self.lineage)
+        index = self.index.append(pd.Index(new_values))
+        digest = _digest(self.lineage[-1][1], self.value_type, new_values)
+        return _Vocabulary(index, seen, self.missing_code, self.lineage + ((FIRST_VALUE_INDEX + len(index), digest),))
 
     @cached_property
     def value_type(self) -> str | None:
@@ -231,12 +241,13 @@ def _merge_counts(counts, more):
     return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
 
 
-def _count_values(plans, frames):
+def _count_values(plans, frames, *, fixed_layout=False):
     """Value counts of every indexed column, and scaling of numeric ones, over all ``frames``.
 
     One frame is the in-memory fit; several are the record batches of a table
     source, read one at a time. Only the counts are kept, so memory follows the
-    number of distinct values, not of rows.
+    number of distinct values, not of rows. With ``fixed_layout`` (growing a
+    fitted encoder) only values are counted: scaling and sequence lengths stay.
     """
     counts, moments, n_rows = {}, {}, 0
     for frame in frames:
@@ -249,14 +260,16 @@ def _count_values(plans, frames):
                 values = _as_float(series, plan.column)
                 present = values[~np.isnan(values)]
                 if plan.encoding == "scale":
-                    moments.setdefault(plan.column, _Moments()).add(present)
+                    if not fixed_layout:
+                        moments.setdefault(plan.column, _Moments()).add(present)
                 else:
                     buckets = pd.Series(_log_bucket(present).astype(np.int64)).value_counts(sort=False)
                     counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
             else:
                 lengths, flat = _split_cells(series, plan.delimiter, plan.column)
-                plan.longest = max(plan.longest, int(lengths.max(initial=0)))
-                if plan.inferred_max_len:
+                if not fixed_layout:
+                    plan.longest = max(plan.longest, int(lengths.max(initial=0)))
+                if plan.inferred_max_len and not fixed_layout:
                     plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
                 tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
                 if is_object_dtype(tokens.index.dtype) and any(isinstance(v, (list, tuple, dict, set, np.ndarray))

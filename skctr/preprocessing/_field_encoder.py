@@ -32,7 +32,15 @@ from ._columns import (
     _renamed,
 )
 from ._frames import as_pandas, column_names
-from ._encode import UnknownValueWarning, _count_values, _plain_index, _Vocabulary
+from ._encode import (
+    UnknownValueWarning,
+    _as_vocabulary_type,
+    _count_values,
+    _merge_counts,
+    _plain_index,
+    _positions,
+    _Vocabulary,
+)
 from ._source import is_table_source, iter_frames, open_table_source
 from ._vocabulary import dump_document, vocabulary_document
 from ..fields import MISSING_INDEX, OOV_INDEX, SPEC_ATTR, FieldArray, FieldSpec
@@ -43,6 +51,25 @@ _UNKNOWN_WARNING_MIN_ROWS = 50
 
 # float32 holds every integer up to 2**24 exactly; larger indices would collide.
 _FLOAT32_MAX_VOCAB = 2**24
+
+
+def _vocabulary_counts(plans, counts, *, warn=False):
+    """Each vocabulary's counts: a column's own, plus the tokens of the sequences that share its vocabulary."""
+    merged = dict(counts)
+    for plan in plans:
+        if plan.kind == "sequence" and plan.target is not None:
+            target_counts, token_counts = merged[plan.target], counts[plan.column]
+            disjoint = not token_counts.index.isin(target_counts.index).any()
+            if warn and len(target_counts) and len(token_counts) and disjoint:
+                warnings.warn(
+                    f"No token of sequence column {plan.column!r} matches a value of its target "
+                    f"{plan.target!r}; check that both hold the same type (tokens split from "
+                    "strings are strings).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            merged[plan.target] = pd.concat([target_counts, token_counts]).groupby(level=0, sort=False).sum()
+    return merged
 
 
 def _settle_sequence_order(plans):
@@ -187,6 +214,11 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         vocabulary, ``"True"``/``"false"`` for a bool one, the integer ``123``
         for a string one.
 
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted encoder grows it as :meth:`partial_fit`
+        does instead of starting over, so ``Pipeline(FieldEncoder(warm_start=True),
+        model)`` with a warm-started model retrains daily on grown vocabularies.
+
     dtype : {np.float32, np.float64}, default=np.float32
         Output dtype. float32 holds indices up to 2**24 exactly; larger
         vocabularies need ``np.float64``.
@@ -260,6 +292,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         delimiter="^",
         sequence_order=None,
         unknown_share_warning=0.5,
+        warm_start=False,
         dtype=np.float32,
     ):
         self.categorical = categorical
@@ -274,6 +307,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self.delimiter = delimiter
         self.sequence_order = sequence_order
         self.unknown_share_warning = unknown_share_warning
+        self.warm_start = warm_start
         self.dtype = dtype
 
     def __sklearn_tags__(self):
@@ -309,6 +343,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             Fitted encoder.
         """
         self._validate_params()
+        if self.warm_start and hasattr(self, "field_spec_"):
+            return self.partial_fit(X, y)
         if is_table_source(X):
             frames, label = self._source_frames(X, y)
             first = next(frames, None)
@@ -328,56 +364,127 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self._warn_unused_options(plans)
         counts, n_rows = _count_values(plans, frames)
         _settle_sequence_order(plans)
-        own_counts = dict(counts)  # before sequences add their tokens to their targets' counts
-
-        for plan in plans:
-            if plan.kind == "sequence" and plan.target is not None:
-                target_counts, token_counts = counts[plan.target], counts[plan.column]
-                disjoint = not token_counts.index.isin(target_counts.index).any()
-                if len(target_counts) and len(token_counts) and disjoint:
-                    warnings.warn(
-                        f"No token of sequence column {plan.column!r} matches a value of its target "
-                        f"{plan.target!r}; check that both hold the same type (tokens split from "
-                        "strings are strings).",
-                        UserWarning,
-                        stacklevel=2,
-                    )
-                merged = pd.concat([target_counts, token_counts])
-                counts[plan.target] = merged.groupby(level=0, sort=False).sum()
-
+        merged = _vocabulary_counts(plans, counts, warn=True)
         missing_code = MISSING_INDEX if self.encoded_missing_value == "own" else OOV_INDEX
         vocabularies = {
-            plan.column: self._vocabulary(counts[plan.column], n_rows, missing_code)
+            plan.column: self._vocabulary(merged[plan.column], n_rows, missing_code)
             for plan in plans
-            if plan.column in counts and plan.target is None
+            if plan.column in merged and plan.target is None
         }
-        for plan in plans:  # a sequence with a target uses its target's vocabulary
-            plan.vocabulary = vocabularies.get(plan.target or plan.column)
-            if plan.vocabulary is not None and plan.target is None:
-                plan.vocabulary.fit_unknown_share = plan.vocabulary.unknown_share(own_counts[plan.column])
-
-        spec = FieldSpec(plan.field for plan in plans)
-        too_big = [f.name for f in spec if f.vocab_size > _FLOAT32_MAX_VOCAB]
-        if too_big and np.dtype(self.dtype) == np.float32:
-            raise ValueError(
-                f"Columns {too_big} have a vocab_size above 2**24, whose indices float32 output "
-                "cannot hold exactly. Pass dtype=np.float64, or bound them with max_categories."
-            )
-
+        self._check_sizes(vocabularies)
         self._plans_ = plans
         self._columns_ = columns
         self._labels_ = labels
-        self.field_spec_ = spec
-        kept = {column: vocabulary.index.tolist() for column, vocabulary in vocabularies.items()}
-        self.vocabularies_ = {
-            plan.column: kept[plan.target or plan.column] for plan in plans if plan.vocabulary is not None
-        }
+        # Every value's count, rare ones included, so partial_fit applies the thresholds to all calls' counts.
+        self._counts_, self._n_rows_ = counts, n_rows
+        self._adopt_vocabularies(vocabularies)
         self.n_features_in_ = len(columns)
         if labels is not None and all(isinstance(c, str) for c in labels):
             self.feature_names_in_ = np.asarray(columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
+
+    def partial_fit(self, X, y=None):
+        """Grow the fitted vocabularies with the values of ``X``; on an unfitted encoder, :meth:`fit`.
+
+        Every kept value keeps its index, so rows encoded before mean what
+        they meant; values that reach the frequency thresholds on the counts
+        of **all** calls so far (``min_frequency``, with a fraction taken of
+        all rows so far) are appended at the end of their vocabulary, most
+        frequent first, until ``max_categories`` values are kept. Kept values
+        are never dropped, and counts do not decay: a dropped value would
+        leave a model's learned row meaning nothing. The column plan (kinds,
+        sequence lengths and order) and the numeric scaling stay those of
+        the first fit, so the encoded layout changes only in vocabulary
+        sizes; every field's ``lineage`` records the growth.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like, path or pyarrow Dataset
+            New rows with the columns of the first fit (selected by label;
+            extra columns warn and are ignored).
+        y : None or str
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : FieldEncoder
+        """
+        if not hasattr(self, "field_spec_"):
+            return self.fit(X, y)
+        self._validate_params()
+        frames = self._growth_frames(X, y)
+        counts, n_rows = _count_values(self._plans_, frames, fixed_layout=True)
+        if n_rows == 0:
+            raise ValueError("FieldEncoder.partial_fit needs at least one row; X has none.")
+        for plan in self._plans_:
+            if plan.column in counts:
+                kind = plan.vocabulary.value_type if plan.vocabulary is not None else None
+                more = counts[plan.column]
+                more.index = _as_vocabulary_type(kind, more.index) if plan.kind != "numeric" else more.index
+                self._counts_[plan.column] = _merge_counts(self._counts_.get(plan.column), more)
+        merged = _vocabulary_counts(self._plans_, self._counts_)
+        n_rows += self._n_rows_
+        vocabularies = {
+            plan.column: self._grown(plan.vocabulary, merged[plan.column], n_rows)
+            for plan in self._plans_
+            if plan.vocabulary is not None and plan.target is None
+        }
+        self._check_sizes(vocabularies)
+        self._n_rows_ = n_rows
+        self._adopt_vocabularies(vocabularies)
+        return self
+
+    def _growth_frames(self, X, y):
+        """The frames of ``X`` that partial_fit counts, under the fitted field names."""
+        if is_table_source(X):
+            frames, _ = self._source_frames(X, y)
+        else:
+            frames = iter([as_pandas(X)])
+
+        def selected():
+            for frame in frames:
+                if isinstance(frame, pd.DataFrame) and self._labels_ is not None:
+                    extra = [c for c in frame.columns if c not in set(self._labels_)]
+                    if extra:
+                        warnings.warn(
+                            f"Columns {extra[:10]} were not seen in the first fit and are ignored: growing an encoder "
+                            "adds vocabulary rows, not fields. Fit a new FieldEncoder (and model) to use them.",
+                            UserWarning, stacklevel=4,
+                        )
+                yield self._transform_frame(frame)
+
+        return selected()
+
+    def _grown(self, vocabulary, counts, n_rows):
+        """``vocabulary`` with the values of ``counts`` it lacks that pass the thresholds appended, best first."""
+        ranked = self._ranked(counts, n_rows)
+        new = ranked[_positions(vocabulary.index, ranked) < 0]
+        if self.max_categories is not None:
+            new = new[: max(0, self.max_categories - len(vocabulary.index))]
+        seen = _plain_index(counts.index) if self.handle_unknown == "error" else None
+        return vocabulary.extended(new, seen)
+
+    def _check_sizes(self, vocabularies):
+        too_big = [column for column, v in vocabularies.items() if v.size > _FLOAT32_MAX_VOCAB]
+        if too_big and np.dtype(self.dtype) == np.float32:
+            raise ValueError(
+                f"Columns {too_big} have a vocab_size above 2**24, whose indices float32 output "
+                "cannot hold exactly. Pass dtype=np.float64, or bound them with max_categories."
+            )
+
+    def _adopt_vocabularies(self, vocabularies):
+        """Make ``vocabularies`` (one per column with its own) the plans', and derive the fitted attributes."""
+        for plan in self._plans_:  # a sequence with a target uses its target's vocabulary
+            plan.vocabulary = vocabularies.get(plan.target or plan.column)
+            if plan.vocabulary is not None and plan.target is None:
+                plan.vocabulary.fit_unknown_share = plan.vocabulary.unknown_share(self._counts_[plan.column])
+        self.field_spec_ = FieldSpec(plan.field for plan in self._plans_)
+        kept = {column: vocabulary.index.tolist() for column, vocabulary in vocabularies.items()}
+        self.vocabularies_ = {
+            plan.column: kept[plan.target or plan.column] for plan in self._plans_ if plan.vocabulary is not None
+        }
 
     def _warn_unused_options(self, plans):
         """An option set away from its default that applies to no column is a mistake the user must hear of."""
@@ -425,6 +532,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         "delimiter": [NonEmptyString()],
         "sequence_order": [None, StrOptions(set(SEQUENCE_ORDERS))],
         "unknown_share_warning": [None, interval(Real, 0, 1, "left")],
+        "warm_start": ["boolean"],
         "dtype": [FloatDtype()],
     }
 
@@ -533,9 +641,17 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
 
     def _vocabulary(self, counts, n_rows, missing_code):
         """Keep the frequent values of ``counts`` in index order."""
+        kept = self._ranked(counts, n_rows)
+        if self.max_categories is not None:
+            kept = kept[: self.max_categories]
+        seen = _plain_index(counts.index) if self.handle_unknown == "error" else None
+        return _Vocabulary(kept, seen, missing_code)
+
+    def _ranked(self, counts, n_rows):
+        """The values of ``counts`` that reach ``min_frequency``, by descending count (ties by ``str(value)``)."""
         values = _plain_index(counts.index)
         freq = counts.to_numpy(dtype=np.int64)
-        # Descending count, ties broken by the string form so the order is deterministic.
+        # Sorting by the string form first makes the order of equal counts deterministic.
         order = np.argsort(np.array([str(v) for v in values], dtype=object), kind="stable")
         order = order[np.argsort(-freq[order], kind="stable")]
         if self.min_frequency is not None:
@@ -543,10 +659,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
             if not _is_int(threshold):
                 threshold = threshold * n_rows
             order = order[freq[order] >= threshold]
-        if self.max_categories is not None:
-            order = order[: self.max_categories]
-        seen = values if self.handle_unknown == "error" else None
-        return _Vocabulary(values.take(order), seen, missing_code)
+        return values.take(order)
 
     # ------------------------------------------------------------ transform
 
