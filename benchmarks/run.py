@@ -27,6 +27,7 @@ from benchmarks import (
     cetnet_kl,
     frappe,
     fused_students,
+    incremental,
     libraries,
     memory,
     movielens,
@@ -63,6 +64,8 @@ PLAN = [
     ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
     ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
     ("out_of_core.md", False, out_of_core, [], ["--rows", "100000", "--in-memory-rows", "100000"]),
+    ("incremental.md", True, incremental, [],
+     ["--days", "4", "--models", "student", "--seeds", "0", "--max-epochs", "1"]),
 ]
 
 

@@ -112,6 +112,9 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, *, eval_set=None, groups=None):
         """Fit the model, selecting epochs on validation AUC.
 
+        With ``warm_start=True`` on a fitted model, training continues from
+        its weights on ``X`` instead of starting over (see ``warm_start``).
+
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
@@ -149,7 +152,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             box = [seed if seed is not None else int(np.random.randint(np.iinfo(np.int32).max))]
             torch.distributed.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
             seed = box[0]
-        trained = self.net_.network if self.warm_start and hasattr(self, "net_") else None
+        trained = self.net_ if self.warm_start and hasattr(self, "net_") else None
         data = training_data(X, y, sample_weight=sample_weight, class_weight=self.class_weight, eval_set=eval_set,
                              groups=groups, valid_size=self.valid_size, seed=seed, owner=type(self).__name__,
                              grow=None if trained is None else self._fitted_input)
@@ -162,7 +165,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             )
             if trained is not None:
                 self.net_.initialize()
-                self._load_trained(trained)
+                self._continue_from(trained)
                 self.net_.starting_score = self._validation_auc(valid)
             try:
                 self.net_.fit(train, None)
@@ -188,9 +191,10 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         For streaming updates between full ``fit`` calls. New ids in raw rows
         grow ``encoder_`` and the embedding tables (learned rows kept, new
         rows initialised as a new table's are); the optimizer's state (Adam's
-        moments, grown with the tables) carries over from call to call, and
-        every call trains at ``lr``. Before the update, the rows are scored
-        with the model as it stands (progressive validation): that is
+        moments, grown with the tables, zero for new rows) carries over from
+        call to call and from ``fit``, and every call trains at ``lr``. Before the update, the rows are scored
+        with the model as it stands, new ids on their untrained rows
+        (progressive validation): that is
         ``student_scores_`` (left as it was when the rows hold one class),
         which chooses ``best_student_index_``; ``best_student_`` is rebuilt
         from the updated weights. The calibration is kept from the last
@@ -237,11 +241,22 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self._choose_best_student()
         return self
 
-    def _load_trained(self, trained: torch.nn.Module) -> dict:
-        """Load ``trained``'s weights into the new net's module, grown to its vocabularies; the grown tables' rows."""
-        state, table_rows = grown_state(trained, self.net_.network)
+    def _continue_from(self, trained: CTRNet) -> None:
+        """Give the new, initialised ``net_`` the weights and Adam state of ``trained``, grown to the vocabularies
+        of ``field_spec_``, at learning rate ``lr``."""
+        try:
+            state, table_rows = grown_state(trained.network, self.net_.network)
+        except ValueError as exc:
+            raise ValueError(
+                f"{type(self).__name__} cannot continue the fitted network: {exc} A warm start or partial_fit keeps the "
+                "architecture, so its parameters (embedding_dim, hidden_units, students, ...) must stay as fitted; "
+                "set warm_start=False to train a new model."
+            ) from None
         self.net_.network.load_state_dict(state)
-        return table_rows
+        names = [name for name, _ in self.net_.network.named_parameters()]
+        self.net_.optimizer_.load_state_dict(grown_optimizer_state(trained.optimizer_.state_dict(), names, table_rows))
+        for group in self.net_.optimizer_.param_groups:
+            group["lr"] = self.lr
 
     def _grow_net(self, device):
         """A net on the grown ``field_spec_`` with the trained weights, optimizer state and history (partial_fit)."""
@@ -249,9 +264,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         with _seeded(device, self._seed()):
             self.net_ = self._make_net(device, train_split=None, callbacks=self.callbacks)
             self.net_.initialize()
-        table_rows = self._load_trained(old.module_)
-        names = [name for name, _ in self.net_.module_.named_parameters()]
-        self.net_.optimizer_.load_state_dict(grown_optimizer_state(old.optimizer_.state_dict(), names, table_rows))
+        self._continue_from(old)
         self.net_.history = old.history
 
     def _validation_auc(self, valid: FieldTensors) -> float:

@@ -41,10 +41,14 @@ AUC has trained past its logloss optimum and is overconfident."""),
 new data instead of starting over: raw rows grow ``encoder_`` (ids
 first seen get new embedding rows, learned rows are kept, see
 :meth:`FieldEncoder.partial_fit`), encoded rows must come from the
-fitted encoder grown the same way. Adam, the learning-rate schedule and
-early stopping start afresh at ``lr``, and an epoch must beat the
-starting weights' validation AUC or those weights are kept. Validation
-scores, calibration and ``best_student_`` are fitted anew."""),
+fitted encoder grown the same way. Adam's moments carry over (grown
+with the tables, zero for new rows: a fresh Adam's first steps would
+jolt every weight by about ``lr``); the learning-rate schedule and
+early stopping start afresh at ``lr`` (a rate below the one that
+trained the model from scratch suits fine-tuning, e.g. a third), and an
+epoch must beat the starting weights' validation AUC or those weights
+are kept. Validation scores, calibration and ``best_student_`` are
+fitted anew; ``history_`` holds this fit's epochs."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
 unpickles and predicts on a CPU-only machine."""),
     "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through
