@@ -46,6 +46,9 @@ class Field:
     target : str or None
         For a behaviour sequence, the categorical field whose vocabulary and
         embedding table it shares.
+    hash_buckets : int
+        Rows at the end of the field's table for hashed values (values out
+        of its vocabulary, or every value of a hashed column); 0 for none.
     lineage : tuple of (int, str)
         What the encoder's vocabulary (or scaling) of this field has been:
         one ``(vocab_size, digest)`` per state, the current one last, where
@@ -60,6 +63,7 @@ class Field:
     vocab_size: int = 0
     max_len: int = 1
     target: str | None = None
+    hash_buckets: int = 0
     lineage: tuple = dataclass_field(default=(), compare=False, repr=False)
 
     @property
@@ -70,12 +74,14 @@ class Field:
     def __post_init__(self):
         if self.kind not in FIELD_KINDS:
             raise ValueError(f"Field {self.name!r}: kind must be one of {FIELD_KINDS}, got {self.kind!r}.")
-        if self.kind == "numeric" and (self.vocab_size != 0 or self.max_len != 1):
+        if self.kind == "numeric" and (self.vocab_size != 0 or self.max_len != 1 or self.hash_buckets):
             raise ValueError(f"Numeric field {self.name!r} must have vocab_size=0 and max_len=1.")
         if self.kind != "numeric" and self.vocab_size < FIRST_VALUE_INDEX:
             raise ValueError(f"Field {self.name!r}: vocab_size must be at least {FIRST_VALUE_INDEX}.")
         if self.kind == "categorical" and self.max_len != 1:
             raise ValueError(f"Categorical field {self.name!r} must have max_len=1.")
+        if self.hash_buckets < 0 or (self.kind != "numeric" and self.vocab_size < FIRST_VALUE_INDEX + self.hash_buckets):
+            raise ValueError(f"Field {self.name!r}: hash_buckets must be in [0, vocab_size - {FIRST_VALUE_INDEX}].")
 
     @property
     def is_indexed(self) -> bool:
@@ -246,8 +252,8 @@ def growth_mismatch(spec: FieldSpec, fitted: FieldSpec) -> str | None:
     if spec.names != fitted.names:
         return f"fields {spec.names[:10]} instead of {fitted.names[:10]}"
     for new, old in zip(spec, fitted):
-        if (new.kind, new.max_len, new.target) != (old.kind, old.max_len, old.target):
-            return f"field {new.name!r} changed its kind or length"
+        if (new.kind, new.max_len, new.target, new.hash_buckets) != (old.kind, old.max_len, old.target, old.hash_buckets):
+            return f"field {new.name!r} changed its kind, length or hash buckets"
         if new.vocab_size < old.vocab_size:
             return f"field {new.name!r} has {new.vocab_size} rows, fewer than the {old.vocab_size} it was fitted with"
         if new == old and (not new.digest or new.digest == old.digest):

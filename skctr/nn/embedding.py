@@ -140,18 +140,22 @@ class FieldEmbedding(nn.Module):
         """Where each row of ``older``'s table sits in this one, for a table grown from it.
 
         Growth (:meth:`skctr.preprocessing.FieldEncoder.partial_fit`) only
-        appends values to a vocabulary, so field ``f``'s old row ``i`` is this
-        table's row ``offset_f + i``; a field that shrank or vanished is an
-        error naming it.
+        appends values to a vocabulary, before its hash buckets: field ``f``'s
+        old value row ``i`` is this table's row ``offset_f + i``, and its hash
+        buckets stay the last rows of the field. A field that shrank, vanished
+        or changed its buckets is an error naming it.
         """
         old_spec = {f.name: f for f in older.field_spec}
         positions = []
-        for name, old_offset in older.table_offsets.items():
-            old_rows = old_spec[name].vocab_size
-            new_field = next((f for f in self.field_spec if f.name == name), None)
-            if new_field is None or name not in self.table_offsets or new_field.vocab_size < old_rows:
-                raise ValueError(f"Field {name!r} has fewer embedding rows than the table it would grow from.")
-            positions.append(torch.arange(old_rows) + self.table_offsets[name])
+        for name in older.table_offsets:
+            old, new = old_spec[name], next((f for f in self.field_spec if f.name == name), None)
+            if new is None or name not in self.table_offsets or new.vocab_size < old.vocab_size \
+                    or new.hash_buckets != old.hash_buckets:
+                raise ValueError(f"Field {name!r} has fewer embedding rows (or other hash buckets) than the table "
+                                 "it would grow from.")
+            values, start = old.vocab_size - old.hash_buckets, self.table_offsets[name]
+            positions.append(torch.arange(values) + start)
+            positions.append(torch.arange(old.hash_buckets) + start + new.vocab_size - new.hash_buckets)
         return torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
 
     def l2_penalty(self) -> torch.Tensor:

@@ -161,6 +161,8 @@ class _ColumnPlan:
         self.longest = 0  # the longest cell seen in fit
         self.default_encoding = False  # a numeric column encoded with numeric_encoding, not its own
         self.vocabulary = None
+        self.hashed = False  # encoded by hashing alone (no vocabulary): a hashed column, or a sequence targeting one
+        self.hash_buckets = 0
         self.mean = 0.0
         self.scale = 1.0
 
@@ -169,7 +171,8 @@ class _ColumnPlan:
         if self.kind == "numeric" and self.encoding == "scale":
             return Field(self.column, "numeric", lineage=((0, _digest("", "scale", [self.mean, self.scale])),))
         kind = "categorical" if self.kind == "numeric" else self.kind
-        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target, self.vocabulary.lineage)
+        return Field(self.column, kind, self.vocabulary.size, self.max_len, self.target,
+                     hash_buckets=self.vocabulary.hash_buckets, lineage=self.vocabulary.lineage)
 
     def transform(self, series):
         """The column's encoded values, and the share of its present values out of vocabulary (None if unindexed)."""

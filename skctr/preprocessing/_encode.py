@@ -16,6 +16,7 @@ from pandas.api.types import (
 )
 
 from ._columns import _as_float, _digest, _examples, _log_bucket, _split_cells
+from ._hashing import hash_buckets_of
 from ..fields import FIRST_VALUE_INDEX, OOV_INDEX
 
 
@@ -26,25 +27,34 @@ class UnknownValueWarning(UserWarning):
 class _Vocabulary:
     """Kept values of one categorical field and how to look values up in it."""
 
-    def __init__(self, index, seen, missing_code, lineage=()):
+    def __init__(self, index, seen, missing_code, lineage=(), hash_buckets=0):
         self.index = index  # kept values; position i has embedding index i + 3
         self.seen = seen  # every value counted in fit; only kept for handle_unknown="error"
         self.missing_code = missing_code
+        # Values out of the index hash into this many rows after the kept ones, instead of sharing OOV.
+        self.hash_buckets = hash_buckets
         self.fit_unknown_share = 0.0  # share of the non-missing training values out of vocabulary (rare ones)
         # One (size, digest) per state of the vocabulary, the current one last (see Field.lineage).
-        self.lineage = lineage or ((self.size, _digest("", self.value_type, index)),)
+        self.lineage = lineage or ((self.size, _digest("", f"{self.value_type}|{hash_buckets}", index)),)
 
     @property
     def size(self):
+        return FIRST_VALUE_INDEX + len(self.index) + self.hash_buckets
+
+    @property
+    def hash_offset(self):
+        """The index of hash bucket 0."""
         return FIRST_VALUE_INDEX + len(self.index)
 
     def extended(self, new_values, seen) -> "_Vocabulary":
-        """This vocabulary with ``new_values`` appended: every kept value keeps its index, the new ones follow."""
+        """This vocabulary with ``new_values`` appended: every kept value keeps its index, the new ones follow
+        (and the hash buckets after them)."""
         if not len(new_values):
-            return _Vocabulary(self.index, seen, self.missing_code, self.lineage)
+            return _Vocabulary(self.index, seen, self.missing_code, self.lineage, self.hash_buckets)
         index = self.index.append(pd.Index(new_values))
         digest = _digest(self.lineage[-1][1], self.value_type, new_values)
-        return _Vocabulary(index, seen, self.missing_code, self.lineage + ((FIRST_VALUE_INDEX + len(index), digest),))
+        lineage = self.lineage + ((FIRST_VALUE_INDEX + len(index) + self.hash_buckets, digest),)
+        return _Vocabulary(index, seen, self.missing_code, lineage, self.hash_buckets)
 
     @cached_property
     def value_type(self) -> str | None:
@@ -81,6 +91,8 @@ class _Vocabulary:
                     "handle_unknown='oov' to map them to the out-of-vocabulary index instead."
                 )
         per_unique = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
+        if self.hash_buckets and (found < 0).any():
+            per_unique[found < 0] = self.hash_offset + hash_buckets_of(uniques[found < 0], self.hash_buckets, column)
         present = codes >= 0
         share = float((found[codes[present]] < 0).mean()) if present.any() else float("nan")
         return np.append(per_unique, self.missing_code)[codes], share
@@ -253,6 +265,8 @@ def _count_values(plans, frames, *, fixed_layout=False):
     for frame in frames:
         n_rows += len(frame)
         for plan in plans:
+            if plan.hashed and plan.kind != "sequence":  # nothing to count: memory does not grow with its ids
+                continue
             series = frame[plan.column]
             if plan.kind == "categorical":
                 counts[plan.column] = _merge_counts(counts.get(plan.column), _value_counts(series, plan.column))
@@ -271,6 +285,8 @@ def _count_values(plans, frames, *, fixed_layout=False):
                     plan.longest = max(plan.longest, int(lengths.max(initial=0)))
                 if plan.inferred_max_len and not fixed_layout:
                     plan.max_len = max(plan.max_len or 1, int(lengths.max(initial=0)), 1)
+                if plan.hashed:  # a hashed sequence: only its lengths matter
+                    continue
                 tokens = _value_counts(pd.Series(flat, dtype=flat.dtype), plan.column)
                 if is_object_dtype(tokens.index.dtype) and any(isinstance(v, (list, tuple, dict, set, np.ndarray))
                                                                for v in tokens.index):

@@ -57,7 +57,7 @@ def _vocabulary_counts(plans, counts, *, warn=False):
     """Each vocabulary's counts: a column's own, plus the tokens of the sequences that share its vocabulary."""
     merged = dict(counts)
     for plan in plans:
-        if plan.kind == "sequence" and plan.target is not None:
+        if plan.kind == "sequence" and plan.target is not None and not plan.hashed:
             target_counts, token_counts = merged[plan.target], counts[plan.column]
             disjoint = not token_counts.index.isin(target_counts.index).any()
             if warn and len(target_counts) and len(token_counts) and disjoint:
@@ -175,6 +175,25 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         Upper bound on the kept values of each categorical or sequence field;
         the most frequent are kept.
 
+    hashed : list of str, default=None
+        Categorical columns encoded by hashing alone, for unbounded id
+        spaces: no vocabulary is learned or stored (fit counts nothing for
+        them, so its memory does not grow with their distinct values), and
+        each value gets index ``3 + bucket`` of ``hash_buckets`` buckets. A
+        sequence whose ``target`` is hashed hashes its tokens alike.
+
+    hash_buckets : int or dict, default=None
+        Number of hash buckets: for every column in ``hashed``, and for the
+        other categorical and sequence columns as a **tail**: values out of
+        their vocabulary (unseen in fit, rarer than ``min_frequency`` or
+        beyond ``max_categories``) get one of this many rows after the kept
+        values instead of sharing the out-of-vocabulary index. An int applies
+        to all those columns; a dict ``{column: n}`` to the columns it names.
+        A value's bucket is ``murmurhash3_32(key, seed=0, positive=True) % n``
+        (scikit-learn's MurmurHash3), where the key is the value's text
+        (integers, booleans as 1/0 and integral floats in decimal), the same
+        on every platform; the vocabulary JSON records it for servers.
+
     handle_unknown : {"oov", "error"}, default="oov"
         ``"oov"`` maps values unseen in fit to the out-of-vocabulary index;
         ``"error"`` raises a ValueError naming the column and some of the
@@ -286,6 +305,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         numeric_encoding="scale",
         min_frequency=None,
         max_categories=None,
+        hashed=None,
+        hash_buckets=None,
         handle_unknown="oov",
         encoded_missing_value="own",
         max_len=None,
@@ -301,6 +322,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         self.numeric_encoding = numeric_encoding
         self.min_frequency = min_frequency
         self.max_categories = max_categories
+        self.hashed = hashed
+        self.hash_buckets = hash_buckets
         self.handle_unknown = handle_unknown
         self.encoded_missing_value = encoded_missing_value
         self.max_len = max_len
@@ -367,10 +390,15 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         merged = _vocabulary_counts(plans, counts, warn=True)
         missing_code = MISSING_INDEX if self.encoded_missing_value == "own" else OOV_INDEX
         vocabularies = {
-            plan.column: self._vocabulary(merged[plan.column], n_rows, missing_code)
+            plan.column: self._vocabulary(merged[plan.column], n_rows, missing_code, plan.hash_buckets)
             for plan in plans
             if plan.column in merged and plan.target is None
         }
+        vocabularies.update({
+            plan.column: _Vocabulary(pd.Index([], dtype=object), None, missing_code, hash_buckets=plan.hash_buckets)
+            for plan in plans
+            if plan.hashed and plan.target is None
+        })
         self._check_sizes(vocabularies)
         self._plans_ = plans
         self._columns_ = columns
@@ -427,7 +455,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         merged = _vocabulary_counts(self._plans_, self._counts_)
         n_rows += self._n_rows_
         vocabularies = {
-            plan.column: self._grown(plan.vocabulary, merged[plan.column], n_rows)
+            plan.column: plan.vocabulary if plan.hashed else self._grown(plan.vocabulary, merged[plan.column], n_rows)
             for plan in self._plans_
             if plan.vocabulary is not None and plan.target is None
         }
@@ -479,7 +507,9 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         for plan in self._plans_:  # a sequence with a target uses its target's vocabulary
             plan.vocabulary = vocabularies.get(plan.target or plan.column)
             if plan.vocabulary is not None and plan.target is None:
-                plan.vocabulary.fit_unknown_share = plan.vocabulary.unknown_share(self._counts_[plan.column])
+                # A hashed column has no vocabulary to be out of, nor counts: its share never warns.
+                plan.vocabulary.fit_unknown_share = (
+                    1.0 if plan.hashed else plan.vocabulary.unknown_share(self._counts_[plan.column]))
         self.field_spec_ = FieldSpec(plan.field for plan in self._plans_)
         kept = {column: vocabulary.index.tolist() for column, vocabulary in vocabularies.items()}
         self.vocabularies_ = {
@@ -526,6 +556,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         "numeric_encoding": [StrOptions(set(_NUMERIC_ENCODINGS))],
         "min_frequency": [None, interval(Integral, 1, None, "left"), interval(Real, 0, 1, "neither")],
         "max_categories": [None, positive(Integral)],
+        "hashed": "no_validation",  # a column list: checked against X when the columns are planned
+        "hash_buckets": [None, positive(Integral), dict],
         "handle_unknown": [StrOptions({"oov", "error"})],
         "encoded_missing_value": [StrOptions({"own", "oov"})],
         "max_len": [None, positive(Integral)],
@@ -571,9 +603,11 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     def _plan_columns(self, frame, columns, labels):
         """Decide each column's kind and options from the parameters and dtypes."""
         to_name = dict(zip(labels, columns)) if labels is not None else {}
-        categorical, numeric, sequence = (_renamed(getattr(self, p), to_name) for p in ("categorical", "numeric", "sequence"))
+        categorical, numeric, sequence, hashed = (
+            _renamed(getattr(self, p), to_name) for p in ("categorical", "numeric", "sequence", "hashed"))
         listed = {}
-        for param, value in (("categorical", categorical), ("numeric", numeric), ("sequence", sequence)):
+        for param, value in (("categorical", categorical), ("numeric", numeric), ("sequence", sequence),
+                             ("hashed", hashed)):
             for name in _name_list(value, param):
                 if name in listed and listed[name] != param:
                     raise ValueError(
@@ -583,7 +617,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         unknown = [name for name in listed if name not in set(columns)]
         if unknown:
             raise ValueError(
-                f"Columns {unknown} given in categorical/numeric/sequence are not in X "
+                f"Columns {unknown} given in categorical/numeric/sequence/hashed are not in X "
                 f"(columns: {columns[:20]}{' ...' if len(columns) > 20 else ''}). Fix the names."
             )
 
@@ -629,23 +663,59 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
                         "sequence=[...] instead."
                     )
                 plans.append(_ColumnPlan(column, "categorical"))
+                plans[-1].hashed = kind == "hashed"
 
         categorical_columns = {p.column for p in plans if p.kind == "categorical"}
+        hashed_columns = {p.column for p in plans if p.hashed}
         for plan in plans:
             if plan.target is not None and plan.target not in categorical_columns:
                 raise ValueError(
                     f"sequence[{plan.column!r}]['target'] = {plan.target!r} must name a categorical "
                     f"column of X; categorical columns are {sorted(categorical_columns)}."
                 )
+            plan.hashed = plan.hashed or plan.target in hashed_columns
+        self._assign_hash_buckets(plans, to_name)
         return plans
 
-    def _vocabulary(self, counts, n_rows, missing_code):
+    def _assign_hash_buckets(self, plans, to_name):
+        """Each plan's ``hash_buckets`` from the parameter; a ValueError names what does not fit."""
+        owners = {p.column: p for p in plans if p.kind in ("categorical", "sequence") and p.target is None}
+        buckets = _renamed(self.hash_buckets, to_name)
+        if isinstance(buckets, dict):
+            bad = [c for c in buckets if c not in owners]
+            if bad:
+                raise ValueError(
+                    f"hash_buckets names {bad}, which are not categorical, hashed or sequence columns of X with a "
+                    "vocabulary of their own (a sequence with a target hashes as its target does)."
+                )
+            for column, n in buckets.items():
+                if not (_is_int(n) and n >= 1):
+                    raise ValueError(f"hash_buckets[{column!r}] must be an int >= 1, got {n!r}.")
+        elif buckets is not None:
+            buckets = dict.fromkeys(owners, buckets)
+        buckets = buckets or {}
+        unbucketed = [p.column for p in plans if p.hashed and p.target is None and p.column not in buckets]
+        if unbucketed:
+            raise ValueError(
+                f"Columns {unbucketed} are listed in hashed but get no hash_buckets; pass hash_buckets=n or "
+                f"hash_buckets={{{unbucketed[0]!r}: n}}."
+            )
+        tails = [c for c in buckets if not owners[c].hashed]
+        if tails and self.handle_unknown == "error":
+            raise ValueError(
+                f"handle_unknown='error' contradicts hash_buckets for {tails[:10]}: hash buckets give values out of "
+                "vocabulary rows of their own. Drop one of the two (hashed=[...] columns never raise)."
+            )
+        for plan in plans:
+            plan.hash_buckets = buckets.get(plan.target or plan.column, 0)
+
+    def _vocabulary(self, counts, n_rows, missing_code, hash_buckets=0):
         """Keep the frequent values of ``counts`` in index order."""
         kept = self._ranked(counts, n_rows)
         if self.max_categories is not None:
             kept = kept[: self.max_categories]
         seen = _plain_index(counts.index) if self.handle_unknown == "error" else None
-        return _Vocabulary(kept, seen, missing_code)
+        return _Vocabulary(kept, seen, missing_code, hash_buckets=hash_buckets)
 
     def _ranked(self, counts, n_rows):
         """The values of ``counts`` that reach ``min_frequency``, by descending count (ties by ``str(value)``)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._encode import as_value_type, value_type
+from ._hashing import hash_bucket
 from ..fields import FIRST_VALUE_INDEX, MISSING_INDEX, OOV_INDEX, PAD_INDEX
 
 FORMAT = "skctr-field-vocabulary"
@@ -81,6 +82,8 @@ def vocabulary_document(encoder) -> dict:
                 entry.update(max_len=plan.max_len, delimiter=plan.delimiter, order=plan.order)
             owner = plan.target or plan.column
             entry["vocabulary"] = owner
+            if plan.vocabulary.hash_buckets:
+                entry.update(hash_buckets=plan.vocabulary.hash_buckets, hash_offset=plan.vocabulary.hash_offset)
             if plan.target is None:
                 vocabularies[owner] = _pairs(plan.vocabulary, owner)
             width = where.stop - where.start
@@ -255,9 +258,12 @@ class VocabularyEncoder:
         """The index of one categorical value or sequence token."""
         if _is_missing(value):
             return self.document["missing_value_index"]
-        index = table.get(as_value_type(value, self.value_types[field["vocabulary"]]))
+        value = as_value_type(value, self.value_types[field["vocabulary"]])
+        index = table.get(value)
         if index is not None:
             return index
+        if field.get("hash_buckets"):  # absent in files written before hashing
+            return field["hash_offset"] + hash_bucket(value, field["hash_buckets"])
         if self.document["handle_unknown"] == "error":
             raise ValueError(
                 f"Found values in column {field['name']!r} that were not seen in fit, e.g. [{value!r}]. The "
