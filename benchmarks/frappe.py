@@ -25,10 +25,12 @@ from _common import add_run_options, device_name, fit_and_score, mean_std, raw_r
 
 MODELS = {
     "student": lambda seed: StudentClassifier(random_state=seed),
+    "student_sparse": lambda seed: StudentClassifier(random_state=seed, sparse_embeddings=True),
     "dcnv2": lambda seed: StudentClassifier(student="dcnv2", random_state=seed),
     "final": lambda seed: FINALClassifier(random_state=seed),
     "kdef2": lambda seed: KDEFClassifier(n_students=2, random_state=seed),
     "kdef": lambda seed: KDEFClassifier(random_state=seed),
+    "kdef_sparse": lambda seed: KDEFClassifier(random_state=seed, sparse_embeddings=True),
     "kdef4": lambda seed: KDEFClassifier(n_students=4, random_state=seed),
     "kdef6": lambda seed: KDEFClassifier(n_students=6, random_state=seed),
     "kdef10": lambda seed: KDEFClassifier(n_students=10, random_state=seed),
@@ -41,11 +43,13 @@ LABELS = {
     "final": "FINALClassifier() (FINAL 2B)",
     "kdef2": "KDEFClassifier(n_students=2)",
     "kdef": "KDEFClassifier() (3 MLP students)",
+    "kdef_sparse": "KDEFClassifier(sparse_embeddings=True)",
     "kdef4": "KDEFClassifier(n_students=4)",
     "kdef6": "KDEFClassifier(n_students=6)",
     "kdef10": "KDEFClassifier(n_students=10)",
     "latest": 'KDEFClassifier(students="latest") (PNN, FINAL, ECN)',
     "student": "StudentClassifier() (one MLP)",
+    "student_sparse": "StudentClassifier(sparse_embeddings=True)",
     "tf4ctr": "TF4CTRClassifier() (SER, WSF)",
     "cetnet": "CETNetClassifier() (DCNv2 + FINAL, one table each)",
 }

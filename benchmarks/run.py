@@ -36,6 +36,7 @@ from benchmarks import (
     serving,
     side_by_side,
     throughput,
+    vocabulary_scaling,
 )
 from benchmarks._common import machine
 
@@ -64,6 +65,8 @@ PLAN = [
     ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
     ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
     ("out_of_core.md", False, out_of_core, [], ["--rows", "100000", "--in-memory-rows", "100000"]),
+    ("vocabulary_scaling.md", False, vocabulary_scaling, [],
+     ["--rows", "10000", "100000", "--threads", "1", "--steps", "2"]),
     ("incremental.md", True, incremental, [],
      ["--days", "4", "--models", "student", "--seeds", "0", "--max-epochs", "1"]),
 ]

@@ -19,12 +19,17 @@ from skorch.helper import predefined_split
 from ._calibration import IDENTITY, fit_platt
 from ..metrics import binary_scores
 from ..nn import grown_optimizer_state, grown_state
+from ..nn.optim import LazyAdam
 from ._callbacks import member_scores
 from ._data import FieldTensors
 from ._device import check_device_available, data_parallel_shard, resolve_device
 from ._inputs import FittedInput, prediction_tensors, training_data, update_data
 from ._net import CTRNet, FitInterrupted
 from ._params import CORE_CONSTRAINTS
+
+
+#: With sparse_embeddings="auto", tables of this many rows or more (all fields together) train row-sparse.
+SPARSE_TABLE_ROWS = 100_000
 
 
 def _lineage(spec):
@@ -98,7 +103,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             patience=self.patience,
             mixed_precision=self.mixed_precision,
             shard=shard,
-            optimizer=torch.optim.Adam,
+            sparse_embeddings=self._sparse_tables(),
+            optimizer=LazyAdam,
             lr=self.lr,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
@@ -108,6 +114,12 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             verbose=int(verbose),
             warm_start=warm_start,
         )
+
+    def _sparse_tables(self) -> bool:
+        """Whether the tables train row-sparse: ``sparse_embeddings``, with "auto" deciding by their rows."""
+        if self.sparse_embeddings != "auto":
+            return bool(self.sparse_embeddings)
+        return sum(f.vocab_size for f in self.field_spec_ if f.is_indexed and f.target is None) >= SPARSE_TABLE_ROWS
 
     def fit(self, X, y, sample_weight=None, *, eval_set=None, groups=None):
         """Fit the model, selecting epochs on validation AUC.

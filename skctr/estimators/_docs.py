@@ -49,6 +49,14 @@ trained the model from scratch suits fine-tuning, e.g. a third), and an
 epoch must beat the starting weights' validation AUC or those weights
 are kept. Validation scores, calibration and ``best_student_`` are
 fitted anew; ``history_`` holds this fit's epochs."""),
+    "sparse_embeddings": ('"auto" or bool', """Train the embedding tables row-sparse: each step looks rows up with
+sparse gradients, penalises (``embedding_l2``) the rows the batch used
+rather than the whole tables, and updates only those rows with lazy
+Adam (:class:`skctr.nn.optim.LazyAdam`: Adam on the rows a batch used,
+the others left alone). A step then costs what the batch touched
+instead of the tables' size; Adam's moments stay two tables' worth. ``"auto"`` turns it on for tables
+of 100,000 rows or more (all fields together), where it is faster;
+smaller tables train dense, as the published baselines did."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
 unpickles and predicts on a CPU-only machine."""),
     "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through

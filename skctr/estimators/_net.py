@@ -8,11 +8,12 @@ import time
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 
 from ..nn import FieldEmbedding
+from ..nn.optim import clip_grad_norm
 from ._callbacks import MemberScoring, ReleasingLRScheduler, RestoringEarlyStopping
 from ._data import BatchIterator
 from ._stream import FieldStream, StreamBatchIterator
@@ -25,6 +26,16 @@ MIN_LR = 1e-6
 IMPROVEMENT_THRESHOLD = 1e-6
 #: ``mixed_precision`` values and the autocast dtype of each.
 MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class GradientClipping(Callback):
+    """Clip the joint gradient norm at ``max_norm`` after every backward pass, sparse table gradients included."""
+
+    def __init__(self, max_norm: float):
+        self.max_norm = max_norm
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        clip_grad_norm((p for _, p in named_parameters), self.max_norm)
 
 
 class FitInterrupted(Exception):
@@ -59,7 +70,8 @@ class CTRNet(NeuralNet):
 
     Each epoch: shuffled tensor-slice batches, Adam, gradient norm clipped at
     10, ``embedding_l2 / 2 * sum(W**2)`` over every embedding table added to
-    the training loss, validation AUC/logloss of the prediction and every
+    the training loss (with ``sparse_embeddings``, over the rows each batch
+    looks up, and the tables updated row-sparse by LazyAdam), validation AUC/logloss of the prediction and every
     member recorded, learning rate divided by 10 after each epoch without a
     validation-AUC gain, stop after ``patience`` such epochs in a row, best
     weights restored. With ``mixed_precision`` the forward passes run under
@@ -68,7 +80,7 @@ class CTRNet(NeuralNet):
     """
 
     def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None,
-                 shard=(0, 1), **kwargs):
+                 shard=(0, 1), sparse_embeddings=False, **kwargs):
         # The loss is the module's own (``module.loss``), so skorch gets no criterion.
         super().__init__(module, None, *args, **kwargs)
         self.member_names = member_names
@@ -76,6 +88,7 @@ class CTRNet(NeuralNet):
         self.patience = patience
         self.mixed_precision = mixed_precision
         self.shard = shard
+        self.sparse_embeddings = sparse_embeddings
         self.starting_score = None  # a warm start's validation AUC before training (RestoringEarlyStopping)
 
     def initialize_criterion(self):
@@ -84,6 +97,9 @@ class CTRNet(NeuralNet):
 
     def initialize_module(self):
         super().initialize_module()
+        for module in self.module_.modules():
+            if isinstance(module, FieldEmbedding):
+                module.sparse = self.sparse_embeddings
         if self.shard[1] > 1:
             # Data-parallel training: DistributedDataParallel broadcasts rank 0's initial weights and
             # all-reduces (averages) gradients during backward. The estimator unwraps it after fit.
@@ -131,7 +147,7 @@ class CTRNet(NeuralNet):
                     load_best=True,
                 ),
             ),
-            ("gradient_clipping", GradientNormClipping(GRADIENT_CLIP_NORM)),
+            ("gradient_clipping", GradientClipping(GRADIENT_CLIP_NORM)),
             ("print_log", PrintLog()),
         ]
         if self.verbose:
@@ -215,6 +231,8 @@ class CTRNet(NeuralNet):
         weight = X.get("sample_weight") if isinstance(X, dict) else None
         loss = self.network.loss(y_pred, y_true, weight)
         if training and self.embedding_l2:
-            penalty = sum(m.l2_penalty() for m in self.module_.modules() if isinstance(m, FieldEmbedding))
+            # Sparse tables are penalised on the batch's rows, so the step stays sparse; dense ones whole.
+            ids = X["ids"] if self.sparse_embeddings else None
+            penalty = sum(m.l2_penalty(ids) for m in self.module_.modules() if isinstance(m, FieldEmbedding))
             loss = loss + self.embedding_l2 * penalty
         return loss

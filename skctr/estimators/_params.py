@@ -45,6 +45,7 @@ CORE_CONSTRAINTS = {
     "negative_sampling_rate": [None, interval(Real, 0, 1, "right")],
     "calibrate": ["boolean"],
     "warm_start": ["boolean"],
+    "sparse_embeddings": [StrOptions({"auto"}), "boolean"],
     "device": [StrOptions({"auto"}), TorchDevice()],
     "mixed_precision": [None, StrOptions(set(MIXED_PRECISION))],
     "random_state": ["random_state"],

@@ -103,6 +103,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         negative_sampling_rate=None,
         calibrate=True,
         warm_start=False,
+        sparse_embeddings="auto",
         device="auto",
         mixed_precision=None,
         random_state=None,
@@ -132,6 +133,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.negative_sampling_rate = negative_sampling_rate
         self.calibrate = calibrate
         self.warm_start = warm_start
+        self.sparse_embeddings = sparse_embeddings
         self.device = device
         self.mixed_precision = mixed_precision
         self.random_state = random_state

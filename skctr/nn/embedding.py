@@ -112,6 +112,8 @@ class FieldEmbedding(nn.Module):
             persistent=False,
         )
         self.init_std = init_std
+        #: Look rows up with sparse gradients (only the batch's rows), for optimizers such as LazyAdam.
+        self.sparse = False
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -123,7 +125,7 @@ class FieldEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor, values: torch.Tensor, return_sequences: bool = False):
         parts, sequences = [], []
         if ids.shape[1]:
-            rows = nn.functional.embedding(ids + self.column_offsets, self.weight)
+            rows = nn.functional.embedding(ids + self.column_offsets, self.weight, sparse=self.sparse)
             parts.append(rows.index_select(1, self.categorical_columns))
             for start, stop in self.sequence_columns:
                 mask = ids[:, start:stop] != PAD_INDEX
@@ -158,6 +160,15 @@ class FieldEmbedding(nn.Module):
             positions.append(torch.arange(old.hash_buckets) + start + new.vocab_size - new.hash_buckets)
         return torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
 
-    def l2_penalty(self) -> torch.Tensor:
-        """Half the sum of squares of every embedding parameter (tables and numeric vectors)."""
-        return 0.5 * (self.weight.square().sum() + self.numeric_weight.square().sum())
+    def l2_penalty(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Half the sum of squares of the embedding parameters: the whole table, or with ``ids`` (a batch's
+        index columns) only the rows they look up, each once; the numeric vectors always.
+
+        The batch-rows penalty has a gradient on those rows only, so with ``sparse`` the step stays sparse.
+        """
+        if ids is None:
+            table = self.weight.square().sum()
+        else:
+            rows = torch.unique(ids + self.column_offsets) if ids.numel() else ids.new_empty(0)
+            table = nn.functional.embedding(rows, self.weight, sparse=self.sparse).square().sum()
+        return 0.5 * (table + self.numeric_weight.square().sum())
