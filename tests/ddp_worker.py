@@ -18,6 +18,7 @@ PARAMS = dict(hidden_units=(32,), batch_norm=False, dropout=0.0, max_epochs=4, b
 MODELS = {
     "student": lambda **kw: StudentClassifier(**{**PARAMS, **kw}),
     "kdef": lambda **kw: KDEFClassifier(n_students=2, **{**PARAMS, **kw}),
+    "student_sparse": lambda **kw: StudentClassifier(**{**PARAMS, "sparse_embeddings": True, **kw}),
 }
 
 

@@ -53,6 +53,17 @@ def test_two_processes_match_one(kind, tmp_path):
     np.testing.assert_allclose(ranks[0]["proba"], expected, atol=1e-4, rtol=0)
 
 
+def test_row_sparse_tables_train_dense_data_parallel(tmp_path):
+    """DistributedDataParallel reduces sparse gradients of nn.Embedding modules only, so under torchrun the
+    tables train dense (with a warning when sparse_embeddings=True asked otherwise): one process's dense model."""
+    ranks = run_two_processes("student_sparse", tmp_path)
+    np.testing.assert_array_equal(ranks[0]["proba"], ranks[1]["proba"])
+    X_train, y_train, X_test = data()
+    torch.set_num_threads(1)
+    single = MODELS["student"]().fit(X_train, y_train).predict_proba(X_test)[:, 1]
+    np.testing.assert_allclose(ranks[0]["proba"], single, atol=1e-4, rtol=0)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_two_processes_on_cuda_match_one(tmp_path):

@@ -56,7 +56,11 @@ Adam (:class:`skctr.nn.optim.LazyAdam`: Adam on the rows a batch used,
 the others left alone). A step then costs what the batch touched
 instead of the tables' size; Adam's moments stay two tables' worth. ``"auto"`` turns it on for tables
 of 100,000 rows or more (all fields together), where it is faster;
-smaller tables train dense, as the published baselines did."""),
+smaller tables train dense, as the published baselines did (forced
+sparse on Frappe, test AUC fell 0.0005 for one MLP and 0.0015 for KDEF:
+the batch-rows penalty regularises rare ids less). Under
+torchrun (data-parallel) the tables train dense: DistributedDataParallel
+reduces sparse gradients of ``nn.Embedding`` modules only."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
 unpickles and predicts on a CPU-only machine."""),
     "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through
