@@ -52,6 +52,7 @@ def _resident_bytes() -> int:
 def measure(big_vocab: int, sparse: bool, threads: int, steps: int) -> dict:
     """One configuration, in this process."""
     from skctr import StudentClassifier
+    from skctr.estimators._data import FieldTensors
 
     torch.set_num_threads(threads)
     X, y = encoded_rows(2 * BATCH + steps * BATCH, big_vocab)
@@ -61,8 +62,7 @@ def measure(big_vocab: int, sparse: bool, threads: int, steps: int) -> dict:
     model.fit(X[: 2 * BATCH], y[: 2 * BATCH], eval_set=(X[:BATCH], y[:BATCH]))
     peak_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     net = model.net_
-    train = __import__("skctr.estimators._data", fromlist=["FieldTensors"]).FieldTensors.from_array(
-        np.asarray(X[2 * BATCH:]), model.field_spec_, y[2 * BATCH:].astype(np.float32))
+    train = FieldTensors.from_array(np.asarray(X[2 * BATCH:]), model.field_spec_, y[2 * BATCH:].astype(np.float32))
     times = []
     for batch in net.get_iterator(train, training=True):
         start = time.perf_counter()

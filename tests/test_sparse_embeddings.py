@@ -5,7 +5,6 @@ import io
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -17,14 +16,16 @@ from skctr import (
     TF4CTRClassifier,
     make_ctr,
 )
+from skctr.estimators._data import FieldTensors
 from skctr.fields import Field, FieldArray, FieldSpec
+from skctr.metrics import binary_scores
 from skctr.nn import FieldEmbedding
 from skctr.nn.optim import LazyAdam, clip_grad_norm
 
 SMALL = {"hidden_units": (16,), "embedding_dim": 4, "batch_size": 256, "max_epochs": 2, "random_state": 0, "device": "cpu"}
 
 
-def table_and_head(sparse, rows=6, dim=3):
+def table_and_head(rows=6, dim=3):
     torch.manual_seed(0)
     table = torch.nn.Parameter(torch.randn(rows, dim))
     head = torch.nn.Linear(dim, 1)
@@ -40,8 +41,8 @@ def step(optimizer, table, head, ids, sparse):
 def test_lazy_adam_is_adam_on_the_rows_a_batch_uses():
     """Every row in every batch: lazy Adam on sparse gradients equals Adam on dense ones."""
     ids = torch.tensor([0, 1, 2, 3, 4, 5, 2, 2])
-    dense, dense_head = table_and_head(False)
-    lazy, lazy_head = table_and_head(True)
+    dense, dense_head = table_and_head()
+    lazy, lazy_head = table_and_head()
     adam, lazy_adam = torch.optim.Adam([dense, *dense_head.parameters()], lr=0.05), LazyAdam([lazy, *lazy_head.parameters()], lr=0.05)
     for _ in range(4):
         step(adam, dense, dense_head, ids, False)
@@ -52,7 +53,7 @@ def test_lazy_adam_is_adam_on_the_rows_a_batch_uses():
 
 
 def test_lazy_adam_leaves_unused_rows_and_their_moments_alone():
-    table, head = table_and_head(True)
+    table, head = table_and_head()
     optimizer = LazyAdam([table, *head.parameters()], lr=0.05)
     step(optimizer, table, head, torch.tensor([0, 1, 2, 3, 4, 5]), True)
     rows, moments = table.detach().clone(), optimizer.state[table]["exp_avg"].clone()
@@ -64,8 +65,8 @@ def test_lazy_adam_leaves_unused_rows_and_their_moments_alone():
 
 
 def test_clipping_a_sparse_gradient_matches_clipping_its_dense_twin():
-    dense, dense_head = table_and_head(False)
-    sparse, sparse_head = table_and_head(True)
+    dense, dense_head = table_and_head()
+    sparse, sparse_head = table_and_head()
     ids = torch.tensor([1, 1, 3])
     for table, head, is_sparse in ((dense, dense_head, False), (sparse, sparse_head, True)):
         (10 * head(torch.nn.functional.embedding(ids, table, sparse=is_sparse))).sum().backward()
@@ -114,9 +115,8 @@ def test_a_sparse_step_moves_only_the_rows_of_its_batch(sparse):
     X, y = big_table_data()
     model = StudentClassifier(**SMALL, sparse_embeddings=sparse).fit(X, y)
     net = model.net_
-    batch = next(iter(net.get_iterator(
-        __import__("skctr.estimators._data", fromlist=["FieldTensors"]).FieldTensors.from_array(
-            np.asarray(X[:64]), model.field_spec_, y[:64].astype(np.float32)), training=True)))
+    rows = FieldTensors.from_array(np.asarray(X[:64]), model.field_spec_, y[:64].astype(np.float32))
+    batch = next(iter(net.get_iterator(rows, training=True)))
     before = net.module_.embedding.weight.detach().clone()
     net.train_step(batch)
     moved = (net.module_.embedding.weight.detach() != before).any(1)
@@ -164,8 +164,6 @@ def test_row_sparse_training_learns_as_dense_does():
     scores = {}
     for sparse in (False, True):
         model = StudentClassifier(**{**SMALL, "max_epochs": 10}, sparse_embeddings=sparse).fit(X[:5000], y[:5000])
-        from skctr.metrics import binary_scores
-
         scores[sparse] = binary_scores(np.asarray(y[5000:]), model.predict_proba(X[5000:])[:, 1])[0]
     assert scores[True] > 0.62 and abs(scores[True] - scores[False]) < 0.01
 

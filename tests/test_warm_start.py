@@ -24,6 +24,7 @@ from skctr import (
 )
 from skctr.fields import OOV_INDEX
 from skctr.metrics import binary_scores
+from skctr.nn import FieldEmbedding
 
 SMALL = {"hidden_units": (16,), "embedding_dim": 4, "batch_size": 256, "max_epochs": 2, "random_state": 0, "device": "cpu"}
 ESTIMATORS = {
@@ -75,8 +76,6 @@ def test_a_warm_start_begins_from_the_learned_rows(days):
 
 
 def _embedding_for(spec):
-    from skctr.nn import FieldEmbedding
-
     return FieldEmbedding(spec, SMALL["embedding_dim"])
 
 

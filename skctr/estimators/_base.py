@@ -214,9 +214,9 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         grow ``encoder_`` and the embedding tables (learned rows kept, new
         rows initialised as a new table's are); the optimizer's state (Adam's
         moments, grown with the tables, zero for new rows) carries over from
-        call to call and from ``fit``, and every call trains at ``lr``. Before the update, the rows are scored
-        with the model as it stands, new ids on their untrained rows
-        (progressive validation): that is
+        call to call and from ``fit``, and every call trains at ``lr``.
+        Before the update, the rows are scored with the model as it stands,
+        new ids on their untrained rows (progressive validation): that is
         ``student_scores_`` (left as it was when the rows hold one class),
         which chooses ``best_student_index_``; ``best_student_`` is rebuilt
         from the updated weights. The calibration is kept from the last
@@ -251,9 +251,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self._adopt_input(new_input)
         device = resolve_device(self.device) if not fitted else self.net_.device
         if not fitted:
-            with _seeded(device, self._seed()):
-                self.net_ = self._make_net(device, train_split=None, callbacks=self.callbacks)
-                self.net_.initialize()
+            self.net_ = self._initialised_update_net(device)
             self.calibration_ = np.array([IDENTITY] * (1 + len(self._member_names())))
             self._correct_for_sampling()
         elif _lineage(self.field_spec_) != _lineage(spec):
@@ -280,12 +278,17 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         for group in self.net_.optimizer_.param_groups:
             group["lr"] = self.lr
 
+    def _initialised_update_net(self, device) -> CTRNet:
+        """A new, initialised net for ``field_spec_`` without validation data, as partial_fit trains."""
+        with _seeded(device, self._seed()):
+            net = self._make_net(device, train_split=None, callbacks=self.callbacks)
+            net.initialize()
+        return net
+
     def _grow_net(self, device):
         """A net on the grown ``field_spec_`` with the trained weights, optimizer state and history (partial_fit)."""
         old = self.net_
-        with _seeded(device, self._seed()):
-            self.net_ = self._make_net(device, train_split=None, callbacks=self.callbacks)
-            self.net_.initialize()
+        self.net_ = self._initialised_update_net(device)
         self._continue_from(old)
         self.net_.history = old.history
 

@@ -142,8 +142,8 @@ def update_data(X, y, *, sample_weight=None, class_weight=None, classes=None, ow
         grow = FittedInput(_two_classes(classes, owner), None, None, 0)
     fitted, X_encoded, y_encoded = _labelled_input(X, y, owner, grow)
     weight = _batch_weights(sample_weight, class_weight, fitted.classes[y_encoded.astype(int)], X_encoded)
-    if weight is not None and not weight.sum() > 0:
-        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
+    if weight is not None:
+        _check_some_weight(weight)
     return fitted, FieldTensors.from_array(X_encoded, fitted.field_spec, y_encoded, weight)
 
 
@@ -171,7 +171,7 @@ def _grown_input(X, grow: FittedInput, owner: str) -> tuple[FittedInput, np.ndar
     """Warm-start input: raw rows grow (a copy of) the fitted encoder; encoded rows must carry a grown spec."""
     spec = field_spec_of(X)
     if grow.encoder is not None and spec is None:
-        encoder = copy.deepcopy(grow.encoder).partial_fit(X)  # a copy: best_student_ and users may hold the old one
+        encoder = _grown_encoder(grow, X)
         fitted = FittedInput(grow.classes, encoder, encoder.field_spec_, grow.n_features_in, grow.feature_names_in)
         return fitted, encoder.transform(X)
     if grow.encoder is not None or spec is None:
@@ -185,6 +185,11 @@ def _grown_input(X, grow: FittedInput, owner: str) -> tuple[FittedInput, np.ndar
         )
     fitted = FittedInput(grow.classes, None, spec, spec.n_columns, grow.feature_names_in)
     return fitted, encoded_array(X)
+
+
+def _grown_encoder(grow: FittedInput, X, y=None) -> FieldEncoder:
+    """A copy of the fitted encoder grown by ``X``: ``best_student_`` and users may hold the old one."""
+    return copy.deepcopy(grow.encoder).partial_fit(X, y)
 
 
 def prediction_tensors(X, fitted: FittedInput, owner: str) -> Iterator[FieldTensors]:
@@ -306,8 +311,7 @@ def row_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
     weight = _batch_weights(sample_weight, class_weight, labels, X)
     if weight is None:
         return None
-    if not weight.sum() > 0:
-        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
+    _check_some_weight(weight)
     unweighted = [label for label in np.unique(labels) if not weight[labels == label].sum() > 0]
     if unweighted:
         raise ValueError(
@@ -315,6 +319,11 @@ def row_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
             "hold one class; give some of its rows a positive weight."
         )
     return weight
+
+
+def _check_some_weight(weight: np.ndarray) -> None:
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight (times class_weight) is zero for every row; give some rows a positive weight.")
 
 
 def _batch_weights(sample_weight, class_weight, labels, X) -> np.ndarray | None:
@@ -431,7 +440,7 @@ def _streamed_training_data(X, y, eval_set, groups, owner: str, sample_weight=No
     else:
         classes = grow.classes
         grow.encode_labels(labels, f"Label column {y!r}")
-        encoder = copy.deepcopy(grow.encoder).partial_fit(_without(dataset, weight_column), y=y)
+        encoder = _grown_encoder(grow, _without(dataset, weight_column), y)
     if isinstance(class_weight, str):  # "balanced": n_samples / (2 * count), from the label column's counts
         absent = [label for label in classes if not label_counts.get(label)]
         if absent:

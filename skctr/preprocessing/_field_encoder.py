@@ -447,11 +447,10 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         if n_rows == 0:
             raise ValueError("FieldEncoder.partial_fit needs at least one row; X has none.")
         for plan in self._plans_:
-            if plan.column in counts:
-                kind = plan.vocabulary.value_type if plan.vocabulary is not None else None
+            if plan.column in counts:  # counted columns have a vocabulary (a target's, for its sequences)
                 more = counts[plan.column]
-                more.index = _as_vocabulary_type(kind, more.index) if plan.kind != "numeric" else more.index
-                self._counts_[plan.column] = _merge_counts(self._counts_.get(plan.column), more)
+                more.index = _as_vocabulary_type(plan.vocabulary.value_type, more.index)
+                self._counts_[plan.column] = _merge_counts(self._counts_[plan.column], more)
         merged = _vocabulary_counts(self._plans_, self._counts_)
         n_rows += self._n_rows_
         vocabularies = {
