@@ -64,6 +64,43 @@ def test_lazy_adam_leaves_unused_rows_and_their_moments_alone():
     assert not torch.equal(table.detach()[[1, 4]], rows[[1, 4]])
 
 
+def test_bfloat16_moments_follow_float32_ones():
+    """Stochastic rounding keeps the bf16 moments on the float32 trajectory; plain rounding would stall v."""
+    ids = torch.tensor([0, 1, 2, 3, 4, 5, 2, 2])
+    exact, exact_head = table_and_head()
+    halved, halved_head = table_and_head()
+    fp32 = LazyAdam([exact, *exact_head.parameters()], lr=0.01)
+    bf16 = LazyAdam([halved, *halved_head.parameters()], lr=0.01, sparse_state_dtype=torch.bfloat16)
+    for _ in range(200):
+        step(fp32, exact, exact_head, ids, True)
+        step(bf16, halved, halved_head, ids, True)
+    assert bf16.state[halved]["exp_avg_sq"].dtype == torch.bfloat16
+    torch.testing.assert_close(halved, exact, rtol=0.02, atol=2e-3)
+    v, v_exact = bf16.state[halved]["exp_avg_sq"].float(), fp32.state[exact]["exp_avg_sq"]
+    assert float((v / v_exact - 1).abs().max()) < 0.1
+
+
+def test_stochastic_rounding_to_bfloat16_is_unbiased():
+    optimizer = LazyAdam([torch.nn.Parameter(torch.zeros(1))], sparse_state_dtype=torch.bfloat16)
+    for value in (1.0 + 1 / 1024, -3.0 - 3 / 4096, 1e-9 * (1 + 1 / 300)):
+        rounded = optimizer._stored(torch.full((100_000,), value)).float()
+        assert len(rounded.unique()) == 2  # the two neighbouring bfloat16 values
+        assert float(rounded.mean()) == pytest.approx(value, rel=2e-4)
+
+
+def test_a_pickled_lazy_adam_keeps_its_state_dtype():
+    optimizer = LazyAdam([torch.nn.Parameter(torch.zeros(2))], sparse_state_dtype=torch.bfloat16)
+    assert joblib.load(dump(optimizer)).sparse_state_dtype == torch.bfloat16
+
+
+def dump(obj) -> io.BytesIO:
+    """``obj`` pickled by joblib, ready to load."""
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    buffer.seek(0)
+    return buffer
+
+
 def test_clipping_a_sparse_gradient_matches_clipping_its_dense_twin():
     dense, dense_head = table_and_head()
     sparse, sparse_head = table_and_head()
@@ -92,6 +129,19 @@ def test_the_batch_penalty_is_half_the_squares_of_the_rows_used_once_each():
     assert embedding.weight.grad.is_sparse
     assert sorted(embedding.weight.grad.coalesce().indices()[0].tolist()) == [3, 4, 5, 7]
     assert float(embedding.l2_penalty()) == pytest.approx(0.5 * (float(np.square(np.arange(18)).sum()) + 2.0))
+
+
+def test_the_batch_penalty_weighs_a_row_by_the_steps_it_missed():
+    spec = FieldSpec([Field("a", "categorical", 4)])
+    embedding = FieldEmbedding(spec, 1)
+    with torch.no_grad():
+        embedding.weight.copy_(torch.tensor([[1.0], [2.0], [3.0], [4.0]]))
+    assert float(embedding.l2_penalty(torch.tensor([[0], [1]]))) == pytest.approx(0.5 * (1 + 4))  # step 1: k = 1
+    assert float(embedding.l2_penalty(torch.tensor([[1]]))) == pytest.approx(0.5 * 4)  # step 2: row 1, k = 1
+    # Step 3: row 0 last penalised at step 1 (k = 2), row 3 never (k = 3), row 1 at step 2 (k = 1).
+    assert float(embedding.l2_penalty(torch.tensor([[0], [3], [1]]))) == pytest.approx(0.5 * (2 * 1 + 3 * 16 + 4))
+    embedding.l2_penalty()  # the whole table at step 4: every row is up to date
+    assert float(embedding.l2_penalty(torch.tensor([[2]]))) == pytest.approx(0.5 * 9)
 
 
 def big_table_data(n_rows=3000, vocab=120_000):
@@ -141,10 +191,7 @@ def test_every_estimator_trains_row_sparse_and_continues(name):
     X, y = make_ctr(n_samples=2000, cardinality=(5, 300), random_state=0)
     X = X.astype(str)
     model = ESTIMATORS[name]().set_params(warm_start=True).fit(X[:1000], y[:1000])
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    buffer.seek(0)
-    model = joblib.load(buffer).fit(X[1000:], y[1000:])  # new ids: the tables and lazy moments grow
+    model = joblib.load(dump(model)).fit(X[1000:], y[1000:])  # new ids: the tables and lazy moments grow
     model.partial_fit(X[:500], y[:500])
     tables = [m for m in model.net_.module_.modules() if isinstance(m, FieldEmbedding)]
     assert tables and all(t.sparse for t in tables)
@@ -159,13 +206,18 @@ def test_a_warm_start_may_switch_between_dense_and_sparse():
     assert np.isfinite(model.predict_proba(X[:10])).all()
 
 
+@pytest.mark.slow
 def test_row_sparse_training_learns_as_dense_does():
-    X, y = make_ctr(n_samples=6000, cardinality=(3, 30), random_state=1)
-    scores = {}
-    for sparse in (False, True):
-        model = StudentClassifier(**{**SMALL, "max_epochs": 10}, sparse_embeddings=sparse).fit(X[:5000], y[:5000])
-        scores[sparse] = binary_scores(np.asarray(y[5000:]), model.predict_proba(X[5000:])[:, 1])[0]
-    assert scores[True] > 0.62 and abs(scores[True] - scores[False]) < 0.01
+    # One small fit is too noisy to compare (AUC moves by 0.02 between seeds): the mean of three.
+    X, y = make_ctr(n_samples=12000, cardinality=(3, 100), noise=0.5, random_state=1)
+    scores = {False: [], True: []}
+    for seed in range(3):
+        for sparse in (False, True):
+            params = {**SMALL, "max_epochs": 10, "random_state": seed}
+            model = StudentClassifier(**params, sparse_embeddings=sparse).fit(X[:10000], y[:10000])
+            scores[sparse].append(binary_scores(np.asarray(y[10000:]), model.predict_proba(X[10000:])[:, 1])[0])
+    assert min(scores[True]) > 0.58
+    assert abs(np.mean(scores[True]) - np.mean(scores[False])) < 0.02
 
 
 def test_bf16_with_row_sparse_tables():

@@ -184,6 +184,10 @@ def test_grown_state_keeps_learned_rows_bit_for_bit(build):
     with torch.no_grad():
         for p in trained.parameters():
             p.normal_()  # "learned" weights, unlike any initialisation
+        for m in trained.modules():
+            if isinstance(m, FieldEmbedding):  # a penalty clock at step 50
+                m.penalty_step.fill_(50)
+                m.last_penalised.random_(1, 50)
     torch.manual_seed(1)
     grown = build(new_spec)
     initial = {k: v.clone() for k, v in grown.state_dict().items()}
@@ -193,6 +197,11 @@ def test_grown_state_keeps_learned_rows_bit_for_bit(build):
     assert sorted(table_rows) == sorted(f"{name}.weight" for name in tables)
     old_state = trained.state_dict()
     for key, value in grown.state_dict().items():
+        if key.endswith("last_penalised"):  # old rows keep their clock; new ones missed no penalty
+            rows = table_rows[key.replace("last_penalised", "weight")][0]
+            assert torch.equal(value[rows], old_state[key])
+            assert int((value == 50).sum()) == len(value) - len(rows) + int((old_state[key] == 50).sum())
+            continue
         if key not in table_rows:
             assert torch.equal(value, old_state[key]), key
             continue

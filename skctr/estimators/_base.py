@@ -106,6 +106,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             shard=shard,
             sparse_embeddings=self._sparse_tables(shard),
             optimizer=LazyAdam,
+            optimizer__sparse_state_dtype=torch.bfloat16,
             lr=self.lr,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

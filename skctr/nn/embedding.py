@@ -111,6 +111,10 @@ class FieldEmbedding(nn.Module):
             torch.tensor([group_start[kind] + i for kind, i in order], dtype=torch.long),
             persistent=False,
         )
+        # The training step at which each row was last penalised, and the step count: the batch-rows
+        # penalty weighs a row by the steps it missed (see l2_penalty). Saved, so a warm start continues.
+        self.register_buffer("last_penalised", torch.zeros(total_rows, dtype=torch.int32))
+        self.register_buffer("penalty_step", torch.zeros((), dtype=torch.int32))
         self.init_std = init_std
         #: Look rows up with sparse gradients (only the batch's rows), for optimizers such as LazyAdam.
         self.sparse = False
@@ -161,14 +165,25 @@ class FieldEmbedding(nn.Module):
         return torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
 
     def l2_penalty(self, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Half the sum of squares of the embedding parameters: the whole table, or with ``ids`` (a batch's
-        index columns) only the rows they look up, each once; the numeric vectors always.
+        """This training step's embedding penalty: half the sum of squares of the whole table, or with
+        ``ids`` (a batch's index columns) of the rows they look up, each once; the numeric vectors always.
 
-        The batch-rows penalty has a gradient on those rows only, so with ``sparse`` the step stays sparse.
+        The whole-table penalty shrinks every row at every step. The batch-rows
+        penalty reaches a row only when a batch uses it, so it weighs the row by
+        the number of steps since it was last penalised, ``k >= 1``: its
+        gradient ``k * w`` is what ``k`` whole-table steps would have applied to
+        the row (the first-order lazy equivalent; exact for plain SGD as the
+        learning rate tends to zero). Its gradient stays on the batch's rows,
+        so with ``sparse`` the step stays sparse. Each call counts one step.
         """
+        self.penalty_step += 1
         if ids is None:
+            self.last_penalised.fill_(int(self.penalty_step))
             table = self.weight.square().sum()
         else:
             rows = torch.unique(ids + self.column_offsets) if ids.numel() else ids.new_empty(0)
-            table = nn.functional.embedding(rows, self.weight, sparse=self.sparse).square().sum()
+            missed = (self.penalty_step - self.last_penalised[rows]).to(self.weight.dtype)
+            self.last_penalised[rows] = self.penalty_step
+            looked_up = nn.functional.embedding(rows, self.weight, sparse=self.sparse)
+            table = (looked_up.square().sum(1) * missed).sum()
         return 0.5 * (table + self.numeric_weight.square().sum())

@@ -35,6 +35,11 @@ def grown_state(trained: nn.Module, grown: nn.Module) -> tuple[dict, dict]:
         table[rows] = state[key].to(table)
         state[key] = table
         table_rows[key] = (rows, table.shape[0])
+        # New rows have missed no penalty: they count as penalised at the step the trained module reached.
+        prefix = f"{name}." if name else ""
+        last = torch.full_like(new_state[prefix + "last_penalised"], int(state[prefix + "penalty_step"]))
+        last[rows] = state[prefix + "last_penalised"]
+        state[prefix + "last_penalised"] = last
     mismatched = [key for key, value in state.items() if key not in new_state or value.shape != new_state[key].shape]
     if mismatched or len(state) != len(new_state):
         raise ValueError(f"The trained module does not match the grown one's architecture (e.g. {mismatched[:3]}).")
