@@ -51,14 +51,15 @@ are kept. Validation scores, calibration and ``best_student_`` are
 fitted anew; ``history_`` holds this fit's epochs."""),
     "sparse_embeddings": ('"auto" or bool', """Train the embedding tables row-sparse: each step looks rows up with
 sparse gradients, penalises (``embedding_l2``) the rows the batch used
-rather than the whole tables, and updates only those rows with lazy
-Adam (:class:`skctr.nn.optim.LazyAdam`: Adam on the rows a batch used,
-the others left alone). A step then costs what the batch touched
-instead of the tables' size; Adam's moments stay two tables' worth. ``"auto"`` turns it on for tables
-of 100,000 rows or more (all fields together), where it is faster;
-smaller tables train dense, as the published baselines did (forced
-sparse on Frappe, test AUC fell 0.0005 for one MLP and 0.0015 for KDEF:
-the batch-rows penalty regularises rare ids less). Under
+rather than the whole tables, each weighted by the steps since it was last
+penalised (what the whole-table penalty would have given it meanwhile),
+and updates only those rows with lazy Adam
+(:class:`skctr.nn.optim.LazyAdam`: Adam on the rows a batch used, the
+others left alone, their moments kept in bfloat16: one table's worth).
+A step then costs what the batch touched instead of the tables' size.
+``"auto"`` turns it on for tables of 100,000 rows or more (all fields
+together), where it is faster; smaller tables train dense, as the
+published baselines did. Under
 torchrun (data-parallel) the tables train dense: DistributedDataParallel
 reduces sparse gradients of ``nn.Embedding`` modules only."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
