@@ -178,7 +178,7 @@ class FieldEmbedding(nn.Module):
         """
         self.penalty_step += 1
         if ids is None:
-            self.last_penalised.fill_(int(self.penalty_step))
+            self.last_penalised.fill_(self.penalty_step)  # a tensor: no host sync on CUDA
             table = self.weight.square().sum()
         else:
             rows = torch.unique(ids + self.column_offsets) if ids.numel() else ids.new_empty(0)
