@@ -173,6 +173,18 @@ def test_partial_fit_from_scratch_learns():
     assert auc > 0.62 and (model.calibration_ == [[1.0, 0.0], [1.0, 0.0]]).all()  # fit reaches 0.623
 
 
+def test_partial_fit_is_reproducible_whatever_the_global_seed():
+    X, y = make_ctr(n_samples=2000, cardinality=(3, 30), random_state=2)
+    predictions = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        model = StudentClassifier(**SMALL)
+        for _ in range(2):
+            model.partial_fit(X, y)
+        predictions.append(model.predict_proba(X))
+    np.testing.assert_array_equal(*predictions)
+
+
 def test_partial_fit_needs_classes_when_the_first_rows_hold_one(days):
     (X1, y1), _ = days
     ones = np.asarray(y1) == 1

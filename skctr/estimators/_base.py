@@ -258,7 +258,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         elif _lineage(self.field_spec_) != _lineage(spec):
             self._grow_net(device)
         self._score_progressively(rows)
-        self.net_.train_pass(rows, self.lr)
+        with _seeded(device, self._pass_seed()):
+            self.net_.train_pass(rows, self.lr)
         self._choose_best_student()
         return self
 
@@ -328,6 +329,12 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         if isinstance(self.random_state, np.random.RandomState):
             return self.random_state.randint(np.iinfo(np.int32).max)
         return self.random_state
+
+    def _pass_seed(self):
+        """The seed of partial_fit's next pass: ``random_state`` moved on by the epochs trained, so that passes
+        shuffle differently but the same calls give the same model."""
+        seed = self._seed()
+        return None if seed is None else (seed + len(self.net_.history)) % np.iinfo(np.int32).max
 
     def _score_members(self, valid: FieldTensors, groups=None):
         """Fit the calibration (if asked) and score the prediction and every member on the validation data."""

@@ -1,14 +1,13 @@
 """Training callbacks: validation metrics of the prediction and of every member network; early stopping."""
 from __future__ import annotations
 
-from copy import deepcopy
-
 import numpy as np
 import pandas as pd
 import torch
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 
 from ..metrics import binary_scores, gauc
+from ._snapshot import WeightSnapshot
 
 
 class MemberScoring(Callback):
@@ -65,11 +64,13 @@ def member_scores(
 
 
 class RestoringEarlyStopping(EarlyStopping):
-    """skorch's EarlyStopping with ``load_best``, dropping its copy of the best weights once restored.
+    """skorch's EarlyStopping that restores the best epoch's weights, keeping them in a ``WeightSnapshot``.
 
-    The copy lives on the training device and is pickled verbatim, outside
-    skorch's device mapping: kept, it would double the saved model and stop a
-    model trained on CUDA from loading on a machine without one.
+    skorch's own ``load_best`` deep-copies the state dict on the training
+    device: a second full copy of every table in RAM, pickled verbatim outside
+    skorch's device mapping. The snapshot goes to a temporary file when the
+    weights are large, and is dropped once restored, so it never reaches a
+    pickle.
 
     A warm start sets the net's ``starting_score`` (the validation score of
     the weights it starts from): an epoch must then beat it to count as an
@@ -77,16 +78,42 @@ class RestoringEarlyStopping(EarlyStopping):
     continuing from a converged model cannot lose validation AUC.
     """
 
+    def __init__(self, monitor="valid_auc", lower_is_better=False, patience=5, threshold=1e-4, threshold_mode="abs"):
+        super().__init__(
+            monitor=monitor, lower_is_better=lower_is_better, patience=patience, threshold=threshold,
+            threshold_mode=threshold_mode, load_best=False,
+        )
+
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
+        self.best_weights_ = None
         start = getattr(net, "starting_score", None)
         if start is not None:
             self.dynamic_threshold_ = self._calc_new_threshold(start)
-            self.best_model_weights_ = deepcopy(net.module_.state_dict())
+            self._take_snapshot(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        finally:  # skorch stops training by raising; an improving epoch is still kept
+            if self.misses_ == 0 and self.best_epoch_ == net.history[-1, "epoch"]:
+                self._take_snapshot(net)
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
-        self.best_model_weights_ = None
+        if self.best_weights_ is not None and self.best_epoch_ != net.history[-1, "epoch"]:
+            self.best_weights_.restore(net.module_)
+            self._sink(f"Restoring best model from epoch {self.best_epoch_}.", verbose=net.verbose)
+        self._drop_snapshot()
+
+    def _take_snapshot(self, net):
+        self._drop_snapshot()  # before copying: two snapshots would double the peak
+        self.best_weights_ = WeightSnapshot(net.module_)
+
+    def _drop_snapshot(self):
+        if self.best_weights_ is not None:
+            self.best_weights_.close()
+        self.best_weights_ = None
 
 
 class ReleasingLRScheduler(LRScheduler):

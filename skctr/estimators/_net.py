@@ -144,7 +144,6 @@ class CTRNet(NeuralNet):
                     patience=self.patience,
                     threshold=IMPROVEMENT_THRESHOLD,
                     threshold_mode="abs",
-                    load_best=True,
                 ),
             ),
             ("gradient_clipping", GradientClipping(GRADIENT_CLIP_NORM)),
