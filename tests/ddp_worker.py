@@ -19,6 +19,7 @@ MODELS = {
     "student": lambda **kw: StudentClassifier(**{**PARAMS, **kw}),
     "kdef": lambda **kw: KDEFClassifier(n_students=2, **{**PARAMS, **kw}),
     "student_sparse": lambda **kw: StudentClassifier(**{**PARAMS, "sparse_embeddings": True, **kw}),
+    "kdef_sparse": lambda **kw: KDEFClassifier(n_students=2, **{**PARAMS, "sparse_embeddings": True, **kw}),
 }
 
 
@@ -38,6 +39,7 @@ def main(kind, out, device="cpu"):
         epochs=len(model.history_),
         train_batches=model.history_[-1, "train_batch_count"],
         wrapped=type(model.net_.module_).__name__ == "DistributedDataParallel",
+        sparse=model.net_.sparse_embeddings,
         device=str(next(model.net_.module_.parameters()).device),
     )
     dist.destroy_process_group()

@@ -20,7 +20,7 @@ def test_quick_benchmarks_write_their_pages(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = (tmp_path / "benchmarks.md").read_text()
     assert "quick smoke run" in summary and "torch" in summary
-    pages = ["fused_students.md", "vocabulary_scaling.md"]
+    pages = ["fused_students.md", "vocabulary_scaling.md", "parquet_big_vocabulary.md"]
     if (DATA_DIR / "frappe" / "train.parquet").exists():
         pages += ["results_frappe_all.md", "results_movielens.md", "cetnet_kl_frappe.md", "cetnet_kl_movielens.md", "baselines.md", "throughput.md", "kdef_scaling.md", "serving.md", "memory.md", "incremental.md"]
     for page in pages:

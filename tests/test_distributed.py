@@ -35,8 +35,10 @@ def run_two_processes(kind, out, device="cpu"):
     return [dict(np.load(out / f"rank{rank}.npz")) for rank in (0, 1)]
 
 
-@pytest.mark.parametrize("kind", ["student", "kdef"])
+@pytest.mark.parametrize("kind", ["student", "kdef", "student_sparse", "kdef_sparse"])
 def test_two_processes_match_one(kind, tmp_path):
+    """Row-sparse tables too: their gradients are averaged after backward and the embedding penalty reads
+    the whole batch's rows, so each row's penalty clock moves as in one process."""
     ranks = run_two_processes(kind, tmp_path)
     X_train, y_train, X_test = data()
     torch.set_num_threads(1)
@@ -46,22 +48,12 @@ def test_two_processes_match_one(kind, tmp_path):
     # Both processes end with the same model, unwrapped from DistributedDataParallel.
     np.testing.assert_array_equal(ranks[0]["proba"], ranks[1]["proba"])
     assert not ranks[0]["wrapped"] and not ranks[1]["wrapped"]
+    assert ranks[0]["sparse"] == kind.endswith("sparse") == single.net_.sparse_embeddings
     # Each process took half of every batch, so together they ran the same number of steps on the
     # same rows as one process; the averaged gradients equal one process's up to summation order.
     assert ranks[0]["epochs"] == len(single.history_)
     assert ranks[0]["train_batches"] == single.history_[-1, "train_batch_count"]
     np.testing.assert_allclose(ranks[0]["proba"], expected, atol=1e-4, rtol=0)
-
-
-def test_row_sparse_tables_train_dense_data_parallel(tmp_path):
-    """DistributedDataParallel reduces sparse gradients of nn.Embedding modules only, so under torchrun the
-    tables train dense (with a warning when sparse_embeddings=True asked otherwise): one process's dense model."""
-    ranks = run_two_processes("student_sparse", tmp_path)
-    np.testing.assert_array_equal(ranks[0]["proba"], ranks[1]["proba"])
-    X_train, y_train, X_test = data()
-    torch.set_num_threads(1)
-    single = MODELS["student"]().fit(X_train, y_train).predict_proba(X_test)[:, 1]
-    np.testing.assert_allclose(ranks[0]["proba"], single, atol=1e-4, rtol=0)
 
 
 @pytest.mark.cuda

@@ -9,7 +9,6 @@ through :mod:`._inputs` once; training runs in the skorch net of
 from __future__ import annotations
 
 import contextlib
-import warnings
 
 import numpy as np
 import torch
@@ -104,7 +103,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             patience=self.patience,
             mixed_precision=self.mixed_precision,
             shard=shard,
-            sparse_embeddings=self._sparse_tables(shard),
+            sparse_embeddings=self._sparse_tables(),
             optimizer=LazyAdam,
             optimizer__sparse_state_dtype=torch.bfloat16,
             lr=self.lr,
@@ -117,17 +116,8 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             warm_start=warm_start,
         )
 
-    def _sparse_tables(self, shard) -> bool:
+    def _sparse_tables(self) -> bool:
         """Whether the tables train row-sparse: ``sparse_embeddings``, with "auto" deciding by their rows."""
-        if shard[1] > 1:
-            # DistributedDataParallel reduces sparse gradients of nn.Embedding modules only; ours are dense there.
-            if self.sparse_embeddings is True:
-                warnings.warn(
-                    f"{type(self).__name__}: sparse_embeddings=True is not available in data-parallel training "
-                    "(torchrun); the tables train dense. Pass sparse_embeddings='auto' to silence this.",
-                    UserWarning, stacklevel=3,
-                )
-            return False
         if self.sparse_embeddings != "auto":
             return bool(self.sparse_embeddings)
         return sum(f.vocab_size for f in self.field_spec_ if f.is_indexed and f.target is None) >= SPARSE_TABLE_ROWS

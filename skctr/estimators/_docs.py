@@ -60,8 +60,9 @@ A step then costs what the batch touched instead of the tables' size.
 ``"auto"`` turns it on for tables of 100,000 rows or more (all fields
 together), where it is faster; smaller tables train dense, as the
 published baselines did. Under
-torchrun (data-parallel) the tables train dense: DistributedDataParallel
-reduces sparse gradients of ``nn.Embedding`` modules only."""),
+torchrun (data-parallel) the sparse gradients are averaged over the
+processes after backward and the penalty reads the whole batch's rows,
+so two processes train the model one process would."""),
     "device": ('{"auto", "cpu", "cuda"} or str', """``"auto"`` uses CUDA when available. A model trained on a GPU
 unpickles and predicts on a CPU-only machine."""),
     "mixed_precision": ('{None, "bf16", "fp16"}', """Run the networks' forward passes in bfloat16 or float16 through

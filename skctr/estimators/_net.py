@@ -15,6 +15,7 @@ from skorch.utils import TeeGenerator
 from ..nn import FieldEmbedding
 from ..nn.optim import clip_grad_norm
 from ._callbacks import MemberScoring, ReleasingLRScheduler, RestoringEarlyStopping
+from ._distributed import SparseGradientAverage, gathered, leave_tables_to_us
 from ._data import BatchIterator
 from ._stream import FieldStream, StreamBatchIterator
 
@@ -108,6 +109,7 @@ class CTRNet(NeuralNet):
             device_ids = None
             if device.type == "cuda":
                 device_ids = [torch.cuda.current_device() if device.index is None else device.index]
+            leave_tables_to_us(self.module_, self.sparse_embeddings)  # sparse ones: SparseGradientAverage
             self.module_ = torch.nn.parallel.DistributedDataParallel(self.module_.to(device), device_ids=device_ids)
         return self
 
@@ -149,6 +151,8 @@ class CTRNet(NeuralNet):
             ("gradient_clipping", GradientClipping(GRADIENT_CLIP_NORM)),
             ("print_log", PrintLog()),
         ]
+        if self.sparse_embeddings and self.shard[1] > 1:
+            callbacks.insert(-2, ("sparse_gradient_average", SparseGradientAverage()))
         if self.verbose:
             callbacks.insert(-1, ("progress_bar", ProgressBar()))
         return callbacks
@@ -232,6 +236,8 @@ class CTRNet(NeuralNet):
         if training and self.embedding_l2:
             # Sparse tables are penalised on the batch's rows, so the step stays sparse; dense ones whole.
             ids = X["ids"] if self.sparse_embeddings else None
+            if ids is not None and self.shard[1] > 1:
+                ids = gathered(ids)  # the whole batch's rows: each row's clock moves as in one process
             penalty = sum(m.l2_penalty(ids) for m in self.module_.modules() if isinstance(m, FieldEmbedding))
             loss = loss + self.embedding_l2 * penalty
         return loss
