@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skctr import CETNetClassifier, FieldEncoder, StudentClassifier
+from skctr import CETNetClassifier, FieldEncoder, KDEFClassifier, StudentClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fit_and_score, machine, raw_rows_block  # noqa: E402
@@ -27,6 +27,9 @@ MODELS = {
     "dhen": lambda seed: StudentClassifier("dhen", random_state=seed),
     "din": lambda seed: StudentClassifier("din", random_state=seed),
     "mlp": lambda seed: StudentClassifier(random_state=seed),
+    "mlp_sparse": lambda seed: StudentClassifier(random_state=seed, sparse_embeddings=True),
+    "kdef": lambda seed: KDEFClassifier(random_state=seed),
+    "kdef_sparse": lambda seed: KDEFClassifier(random_state=seed, sparse_embeddings=True),
 }
 LABELS = {
     "cetnet": "CETNetClassifier() (InterFormer + DHEN)",
@@ -35,6 +38,9 @@ LABELS = {
     "dhen": 'StudentClassifier("dhen")',
     "din": 'StudentClassifier("din")',
     "mlp": "StudentClassifier() (MLP, history mean-pooled)",
+    "mlp_sparse": "StudentClassifier(sparse_embeddings=True)",
+    "kdef": "KDEFClassifier()",
+    "kdef_sparse": "KDEFClassifier(sparse_embeddings=True)",
 }
 
 

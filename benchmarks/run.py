@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from benchmarks import (
     memory,
     movielens,
     out_of_core,
+    parquet_big_vocabulary,
     scaling,
     serving,
     side_by_side,
@@ -46,10 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAN = [
     ("results_frappe_all.md", True, frappe,
      ["--models", *frappe.MODELS, "--seeds", "0", "1", "2"],
-     ["--models", "student", "kdef", "tf4ctr", "cetnet", "--rows", "20000", "--max-epochs", "1"]),
+     ["--models", "student", "kdef", "tf4ctr", "cetnet", "--rows", "5000", "--max-epochs", "1"]),
     ("results_movielens.md", True, movielens,
      ["--models", "cetnet", "cetnet_din", "interformer", "dhen", "din", "mlp", "--seeds", "0", "1", "2"],
-     ["--models", "cetnet", "--max-epochs", "1"]),
+     ["--models", "mlp_sparse", "--max-epochs", "1"]),
     ("cetnet_kl_frappe.md", True, cetnet_kl, ["--dataset", "frappe"],
      ["--dataset", "frappe", "--rows", "3000", "--max-epochs", "1", "--seeds", "0", "--configs", "sum-1", "parity-8"]),
     ("cetnet_kl_movielens.md", True, cetnet_kl, ["--dataset", "movielens"],
@@ -63,10 +65,12 @@ PLAN = [
     ("kdef_scaling.md", True, scaling,
      ["--students", "1", "2", "3", "4", "6", "8", "10", "--rows", "202027", "--max-epochs", "100", "--seeds", "0", "1", "2"], ["--students", "1", "2", "--rows", "2000", "--max-epochs", "1"]),
     ("serving.md", True, serving, [], ["--students", "2", "--repeats", "5", "--rows", "20000"]),
-    ("memory.md", True, memory, [], ["--rows", "50000", "--cardinality", "10000", "--fit-rows", "20000"]),
+    ("memory.md", True, memory, [], ["--rows", "20000", "--cardinality", "5000", "--fit-rows", "5000"]),
     ("out_of_core.md", False, out_of_core, [], ["--rows", "100000", "--in-memory-rows", "100000"]),
     ("vocabulary_scaling.md", False, vocabulary_scaling, [],
-     ["--rows", "10000", "100000", "--threads", "1", "--steps", "2"]),
+     ["--rows", "10000", "--threads", "1", "--steps", "2"]),
+    ("parquet_big_vocabulary.md", False, parquet_big_vocabulary, [],
+     ["--rows", "20000", "--ids", "10000", "--valid-rows", "2000"]),
     ("incremental.md", True, incremental, [],
      ["--days", "4", "--models", "student", "--seeds", "0", "--max-epochs", "1"]),
 ]
@@ -105,7 +109,9 @@ def main(argv=None):
             print(f"skipped {page}: no data at {args.data}")
             continue
         data = ["--data", args.data] if needs_data else []
+        start = time.perf_counter()
         script.main([*(quick if args.quick else full), *data, "--output", str(out / page)])
+        print(f"{page}: {time.perf_counter() - start:.0f} s", flush=True)
         sections.append(page)
     if args.collect:
         sections = [page for page in [p[0] for p in PLAN] + EXTRA_PAGES if (out / page).exists()]
