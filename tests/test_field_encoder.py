@@ -604,3 +604,17 @@ def test_sklearn_compatible(estimator, check):
 @pytest.mark.filterwarnings("ignore:X (has|does not have valid) feature names:UserWarning")
 def test_sklearn_output_checks(check):
     getattr(estimator_checks, check)("FieldEncoder", FieldEncoder())
+
+
+def test_batched_counts_merge_as_one_count_in_first_appearance_order():
+    from skctr.preprocessing._encode import _CountMerger
+
+    rng = np.random.default_rng(0)
+    batches = [pd.Series(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=n)).value_counts(sort=False)
+               for n in rng.integers(1, 40, size=30)]
+    merger = _CountMerger()
+    for batch in batches:
+        merger.add(batch)
+    expected = pd.concat(batches).groupby(level=0, sort=False).sum()
+    pd.testing.assert_series_equal(merger.result(), expected)
+    assert merger.result().index.tolist() == list(dict.fromkeys(v for b in batches for v in b.index))

@@ -253,6 +253,35 @@ def _merge_counts(counts, more):
     return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
 
 
+class _CountMerger:
+    """Value counts of many batches, merged in amortised O(n log n).
+
+    Merging every batch into the running counts costs the whole count per
+    batch, quadratic for a column with millions of ids; batches wait instead
+    until they hold as many entries as the merged counts, then merge at once
+    (the order of first appearance, and so of tied counts, is kept).
+    """
+
+    def __init__(self):
+        self.merged, self.pending, self.pending_size = None, [], 0
+
+    def add(self, counts: pd.Series) -> None:
+        self.pending.append(counts)
+        self.pending_size += len(counts)
+        if self.merged is None or self.pending_size >= len(self.merged):
+            self._merge()
+
+    def _merge(self) -> None:
+        parts = ([] if self.merged is None else [self.merged]) + self.pending
+        self.merged = parts[0] if len(parts) == 1 else pd.concat(parts).groupby(level=0, sort=False).sum()
+        self.pending, self.pending_size = [], 0
+
+    def result(self) -> pd.Series:
+        if self.pending:
+            self._merge()
+        return self.merged
+
+
 def _count_values(plans, frames, *, fixed_layout=False):
     """Value counts of every indexed column, and scaling of numeric ones, over all ``frames``.
 
@@ -269,7 +298,7 @@ def _count_values(plans, frames, *, fixed_layout=False):
                 continue
             series = frame[plan.column]
             if plan.kind == "categorical":
-                counts[plan.column] = _merge_counts(counts.get(plan.column), _value_counts(series, plan.column))
+                counts.setdefault(plan.column, _CountMerger()).add(_value_counts(series, plan.column))
             elif plan.kind == "numeric":
                 values = _as_float(series, plan.column)
                 present = values[~np.isnan(values)]
@@ -278,7 +307,7 @@ def _count_values(plans, frames, *, fixed_layout=False):
                         moments.setdefault(plan.column, _Moments()).add(present)
                 else:
                     buckets = pd.Series(_log_bucket(present).astype(np.int64)).value_counts(sort=False)
-                    counts[plan.column] = _merge_counts(counts.get(plan.column), buckets)
+                    counts.setdefault(plan.column, _CountMerger()).add(buckets)
             else:
                 lengths, flat = _split_cells(series, plan.delimiter, plan.column)
                 if not fixed_layout:
@@ -291,7 +320,7 @@ def _count_values(plans, frames, *, fixed_layout=False):
                 if is_object_dtype(tokens.index.dtype) and any(isinstance(v, (list, tuple, dict, set, np.ndarray))
                                                                for v in tokens.index):
                     raise _unhashable(plan.column, "an item is itself a list")
-                counts[plan.column] = _merge_counts(counts.get(plan.column), tokens)
+                counts.setdefault(plan.column, _CountMerger()).add(tokens)
     for plan in plans:
         if plan.kind == "numeric" and plan.encoding == "scale" and plan.column in moments:
             stats = moments[plan.column]
@@ -306,4 +335,4 @@ def _count_values(plans, frames, *, fixed_layout=False):
                     )
                 plan.mean = stats.mean
                 plan.scale = std if std > 0 else 1.0
-    return counts, n_rows
+    return {column: merger.result() for column, merger in counts.items()}, n_rows
