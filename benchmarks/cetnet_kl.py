@@ -78,7 +78,7 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
-    parser.add_argument("--rows", type=int, default=None, help="Frappe: the first ROWS training rows (smoke runs)")
+    parser.add_argument("--rows", type=int, default=None, help="the first ROWS training rows (smoke runs)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=None)
     parser.add_argument("--merge", nargs="+", metavar="REPORT", help="join the raw rows of these reports into --output; fit nothing")

@@ -19,7 +19,7 @@ def test_default_cetnet_with_a_history_of_the_item_field():
     X_train = encoder.fit_transform(train.drop(columns="label"))
     assert [f.target for f in encoder.field_spec_ if f.name == "hist_items"] == ["item_id"]
     X_valid, X_test = (encoder.transform(f.drop(columns="label")) for f in (valid, test))
-    model = CETNetClassifier(max_epochs=3, random_state=0)
+    model = CETNetClassifier(max_epochs=2, random_state=0)
     model.fit(X_train, train["label"], eval_set=(X_valid, valid["label"]))
     assert [name for name, _ in model.components_] == ["interformer", "dhen"]
     p = model.predict_proba(X_test)[:, 1]
