@@ -96,7 +96,7 @@ class RestoringEarlyStopping(EarlyStopping):
         try:
             super().on_epoch_end(net, **kwargs)
         finally:  # skorch stops training by raising; an improving epoch is still kept
-            if self.misses_ == 0 and self.best_epoch_ == net.history[-1, "epoch"]:
+            if self.best_epoch_ == net.history[-1, "epoch"]:
                 self._take_snapshot(net)
 
     def on_train_end(self, net, **kwargs):

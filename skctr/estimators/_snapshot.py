@@ -19,12 +19,16 @@ def _bytes_of(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().cpu().reshape(-1).view(torch.uint8)
 
 
+def _layout(state: dict) -> dict:
+    return {key: (tensor.shape, tensor.dtype) for key, tensor in state.items()}
+
+
 class WeightSnapshot:
     """The weights and buffers of ``module`` as they are now."""
 
     def __init__(self, module: torch.nn.Module):
         state = module.state_dict()
-        self._shapes = {key: (tensor.shape, tensor.dtype) for key, tensor in state.items()}
+        self._shapes = _layout(state)
         size = sum(tensor.numel() * tensor.element_size() for tensor in state.values())
         self._file = tempfile.TemporaryFile(prefix="skctr-best-weights-") if size > SPILL_BYTES else None
         if self._file is None:
@@ -37,8 +41,7 @@ class WeightSnapshot:
     def restore(self, module: torch.nn.Module) -> None:
         """Write the copied values back into ``module``, which must have the same state keys and shapes."""
         state = module.state_dict()
-        found = {key: (tensor.shape, tensor.dtype) for key, tensor in state.items()}
-        if found != self._shapes:
+        if _layout(state) != self._shapes:
             raise RuntimeError("The module's parameters changed shape since the snapshot; it cannot be restored.")
         if self._file is None:
             module.load_state_dict(self._tensors)

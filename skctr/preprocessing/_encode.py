@@ -248,9 +248,12 @@ class _Moments:
 
 def _merge_counts(counts, more):
     """Sum two value-count Series by value (Python equality, as the vocabulary matches)."""
-    if counts is None:
-        return more
-    return pd.concat([counts, more]).groupby(level=0, sort=False).sum()
+    return more if counts is None else _summed([counts, more])
+
+
+def _summed(parts):
+    """Value-count Series summed by value, in the order values first appear."""
+    return pd.concat(parts).groupby(level=0, sort=False).sum()
 
 
 class _CountMerger:
@@ -273,7 +276,7 @@ class _CountMerger:
 
     def _merge(self) -> None:
         parts = ([] if self.merged is None else [self.merged]) + self.pending
-        self.merged = parts[0] if len(parts) == 1 else pd.concat(parts).groupby(level=0, sort=False).sum()
+        self.merged = parts[0] if len(parts) == 1 else _summed(parts)
         self.pending, self.pending_size = [], 0
 
     def result(self) -> pd.Series:
