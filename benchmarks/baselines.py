@@ -6,7 +6,7 @@ leaves, learning rate 0.05, early stopping on the validation AUC, as in the publ
 HistGradientBoostingClassifier on ordinal codes (native categorical splits, at most 255
 categories a column: rarer values merge into one, which a high-cardinality id column pays for; early stopping
 on 10% of train) and LogisticRegression on one-hot columns (C picked on the validation split from 0.1, 1, 10).
-List columns (MovieLens genres and history) enter as their length, plus whether the candidate item is in the
+List columns (genres, histories) enter as their length, plus whether the candidate item is in the
 history. Criteo's integer columns are numeric (NaN kept) for boosting and log-bucketed for the one-hot model.
 """
 from __future__ import annotations
@@ -31,18 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, test_scores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = {"movielens100k": "user_id"}
+GROUPS = {"movielens100k": "user_id", "movielens100k_binary": "user_id", "amazon_games": "user_id"}
+MODELS = ("LightGBM", "HistGradientBoosting", "LogisticRegression (one-hot)")
 
 
-def tabular(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Flat columns: list columns become lengths (and history membership), Criteo counts are kept numeric."""
+def tabular(frame: pd.DataFrame) -> pd.DataFrame:
+    """Flat columns: list columns become their lengths (a history also whether it holds the candidate item)."""
     frame = frame.drop(columns=[c for c in ("label", "ts") if c in frame])
+    lists = [c for c in frame if frame[c].dtype == object and isinstance(frame[c].dropna().iloc[0], (list, np.ndarray))]
+    extra = {f"n_{c}": frame[c].map(lambda v: 0 if v is None else len(v)) for c in lists}
     if "hist_items" in frame:
-        frame = frame.assign(
-            in_history=[int(i in h) for i, h in zip(frame["item_id"], frame["hist_items"])],
-            history_length=frame["hist_items"].map(len),
-            n_genres=frame["genres"].map(len),
-        ).drop(columns=["hist_items", "genres"])
+        extra["in_history"] = [int(i in h) for i, h in zip(frame["item_id"], frame["hist_items"])]
+    frame = frame.drop(columns=lists).assign(**extra)
     # Plain numpy dtypes with NaN for missing: scikit-learn's encoders reject pandas' NA.
     return frame.apply(
         lambda c: c.astype("float64") if pd.api.types.is_numeric_dtype(c) else c.astype(object).where(c.notna(), np.nan)
@@ -50,24 +50,24 @@ def tabular(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def column_kinds(frame: pd.DataFrame, name: str):
-    numeric = [c for c in frame if c.startswith("I")] if name == "criteo10k" else ["in_history", "history_length", "n_genres"]
-    numeric = [c for c in numeric if c in frame]
+    """Categorical and numeric column names: Criteo's counts and the list lengths are numeric."""
+    numeric = [c for c in frame if (name == "criteo10k" and c.startswith("I")) or c.startswith("n_") or c == "in_history"]
     return [c for c in frame if c not in numeric], numeric
 
 
-def boosting(categorical, numeric):
+def boosting(categorical, numeric, seed=0):
     codes = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, max_categories=255
     )
     prepare = ColumnTransformer([("codes", codes, categorical), ("numbers", "passthrough", numeric)])
     model = HistGradientBoostingClassifier(
         categorical_features=list(range(len(categorical))), max_iter=1000, learning_rate=0.1,
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=20, random_state=0,
+        early_stopping=True, validation_fraction=0.1, n_iter_no_change=20, random_state=seed,
     )
     return make_pipeline(prepare, model)
 
 
-def lightgbm_fit(X, y, categorical):
+def lightgbm_fit(X, y, categorical, seed=0):
     """LightGBM on pandas categories (the training split's categories for every split), early-stopped on valid AUC."""
     import lightgbm
 
@@ -78,7 +78,7 @@ def lightgbm_fit(X, y, categorical):
         return out
 
     model = lightgbm.LGBMClassifier(
-        n_estimators=5000, learning_rate=0.05, num_leaves=127, random_state=0, verbose=-1,
+        n_estimators=5000, learning_rate=0.05, num_leaves=127, random_state=seed, verbose=-1,
     )
     model.fit(
         prepare(X["train"]), y["train"], eval_set=[(prepare(X["valid"]), y["valid"])], eval_metric="auc",
@@ -106,34 +106,42 @@ def as_strings(frame, categorical, numeric, name):
 
 def run(name, folder):
     splits = {s: pd.read_parquet(folder / name / f"{s}.parquet") for s in ("train", "valid", "test")}
-    X = {s: tabular(f, name) for s, f in splits.items()}
+    rows = run_frames(splits, name)
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def run_frames(splits: dict, name: str, seed: int = 0, models=MODELS) -> list[dict]:
+    """Fit and score ``models`` on the train/valid/test frames of data set ``name``; a row of figures each."""
+    X = {s: tabular(f) for s, f in splits.items()}
     y = {s: f["label"].to_numpy() for s, f in splits.items()}
     categorical, numeric = column_kinds(X["train"], name)
     groups = splits["test"][GROUPS[name]].to_numpy() if name in GROUPS else None
     rows = []
-    if importlib.util.find_spec("lightgbm") is not None:
+    if "LightGBM" in models and importlib.util.find_spec("lightgbm") is not None:
         start = time.perf_counter()
-        model, prepare = lightgbm_fit(X, y, categorical)
+        model, prepare = lightgbm_fit(X, y, categorical, seed)
         seconds = time.perf_counter() - start
         scores = test_scores(y["test"], model.predict_proba(prepare(X["test"]))[:, 1], groups)
         rows.append({"data": name, "model": "LightGBM", "fit_seconds": round(seconds, 1),
                      "iterations": int(model.best_iteration_), **{f"test_{k}": v for k, v in scores.items()}})
-    start = time.perf_counter()
-    model = boosting(categorical, numeric).fit(X["train"], y["train"])
-    seconds = time.perf_counter() - start
-    scores = test_scores(y["test"], model.predict_proba(X["test"])[:, 1], groups)
-    rows.append({"data": name, "model": "HistGradientBoosting", "fit_seconds": round(seconds, 1),
-                 "iterations": int(model[-1].n_iter_), **{f"test_{k}": v for k, v in scores.items()}})
-    S = {s: as_strings(X[s], categorical, numeric, name) for s in X}
-    start = time.perf_counter()
-    fitted = {C: one_hot(categorical, numeric, C).fit(S["train"], y["train"]) for C in (0.1, 1.0, 10.0)}
-    best_C = max(fitted, key=lambda C: test_scores(y["valid"], fitted[C].predict_proba(S["valid"])[:, 1])["auc"])
-    seconds = time.perf_counter() - start
-    scores = test_scores(y["test"], fitted[best_C].predict_proba(S["test"])[:, 1], groups)
-    rows.append({"data": name, "model": "LogisticRegression (one-hot)", "fit_seconds": round(seconds, 1), "C": best_C,
-                 **{f"test_{k}": v for k, v in scores.items()}})
-    for row in rows:
-        print(json.dumps(row), flush=True)
+    if "HistGradientBoosting" in models:
+        start = time.perf_counter()
+        model = boosting(categorical, numeric, seed).fit(X["train"], y["train"])
+        seconds = time.perf_counter() - start
+        scores = test_scores(y["test"], model.predict_proba(X["test"])[:, 1], groups)
+        rows.append({"data": name, "model": "HistGradientBoosting", "fit_seconds": round(seconds, 1),
+                     "iterations": int(model[-1].n_iter_), **{f"test_{k}": v for k, v in scores.items()}})
+    if "LogisticRegression (one-hot)" in models:
+        S = {s: as_strings(X[s], categorical, numeric, name) for s in X}
+        start = time.perf_counter()
+        fitted = {C: one_hot(categorical, numeric, C).fit(S["train"], y["train"]) for C in (0.1, 1.0, 10.0)}
+        best_C = max(fitted, key=lambda C: test_scores(y["valid"], fitted[C].predict_proba(S["valid"])[:, 1])["auc"])
+        seconds = time.perf_counter() - start
+        scores = test_scores(y["test"], fitted[best_C].predict_proba(S["test"])[:, 1], groups)
+        rows.append({"data": name, "model": "LogisticRegression (one-hot)", "fit_seconds": round(seconds, 1),
+                     "C": best_C, **{f"test_{k}": v for k, v in scores.items()}})
     return rows
 
 

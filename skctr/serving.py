@@ -55,7 +55,7 @@ def _estimator(model, student: bool):
             f"Expected a skctr estimator or a Pipeline ending in one, got {type(model).__name__}."
         )
     check_is_fitted(model, "net_")
-    if student:
+    if student or getattr(model, "prediction_", "ensemble") != "ensemble":  # serve what predict_proba computes
         if not hasattr(model, "best_student_"):
             raise ValueError(
                 f"{type(model).__name__} has no best_student_ (it is a single network): export it with student=False."

@@ -44,10 +44,17 @@ def test_default_components_follow_the_data(data):
     assert [name for name, _ in tabular.components_] == ["dcnv2", "final"]
     assert tabular.components is None  # the parameter stays as given
     rng = np.random.RandomState(0)
-    X_seq = X.assign(history=[list(rng.choice(list("abcdefgh"), size=rng.randint(0, 4))) for _ in range(len(X))])
-    with_history = CETNetClassifier(**{**SMALL, "max_epochs": 1}).fit(X_seq, y)
+    items = X["f1"].astype(str).to_numpy()
+    X_seq = X.assign(history=[list(rng.choice(items, size=rng.randint(0, 4))) for _ in range(len(X))])
+    # A list column alone is a multi-valued attribute (like genres): still tabular data.
+    attribute = CETNetClassifier(**{**SMALL, "max_epochs": 1}).fit(X_seq, y)
+    assert [name for name, _ in attribute.components_] == ["dcnv2", "final"]
+    # A history of the candidate's ids (a sequence with a target) picks the sequence pair.
+    encoder = FieldEncoder(sequence={"history": {"target": "f1"}}, sequence_order="newest_first").fit(X_seq)
+    encoded = encoder.transform(X_seq)
+    with_history = CETNetClassifier(**{**SMALL, "max_epochs": 1}).fit(encoded, y)
     assert [name for name, _ in with_history.components_] == ["interformer", "dhen"]
-    assert with_history.predict_proba(X_seq.head(7)).shape == (7, 2)
+    assert with_history.predict_proba(encoded[:7]).shape == (7, 2)
 
 
 def module_batch(model, X):
@@ -133,7 +140,7 @@ def test_validation_gauc_from_a_group_column(data):
     X = X.assign(user=np.arange(len(X)) % 50)
     valid = X.sample(600, random_state=1)
     y_valid = y[valid.index]
-    model = CETNetClassifier(components=PAIR, **SMALL).fit(X, y, eval_set=(valid, y_valid), groups="user")
+    model = CETNetClassifier(components=PAIR, prediction="ensemble", **SMALL).fit(X, y, eval_set=(valid, y_valid), groups="user")
     expected = gauc(y_valid, model.predict_proba(valid)[:, 1], valid["user"])
     assert model.student_scores_.loc["ensemble", "gauc"] == pytest.approx(expected, abs=1e-9)
     assert model.student_scores_["gauc"].notna().all()

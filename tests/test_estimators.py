@@ -333,7 +333,8 @@ def test_early_stopping_restores_best_epoch(kind, data):
 @pytest.mark.parametrize("kind", KINDS)
 def test_eval_set_is_the_validation_data(kind, data):
     X_train, X_valid, y_train, y_valid = data
-    est = make(kind).fit(X_train, y_train, eval_set=(X_valid, y_valid))
+    # The fusion's own scores, whatever it is compared with: prediction="ensemble" serves it.
+    est = make(kind, **({"prediction": "ensemble"} if kind == "kdef" else {})).fit(X_train, y_train, eval_set=(X_valid, y_valid))
     history = est.history_
     assert history[-1, "valid_batch_count"] == -(-len(X_valid) // FAST["batch_size"])
     auc = np.asarray(history[:, "valid_auc"])
@@ -474,7 +475,7 @@ def test_kdef_ablations(params, data):
     from test_loss_golden import kdef_golden
 
     X_train, X_new, y_train, _ = data
-    est = make("kdef", max_epochs=2, calibrate=False, **params).fit(X_train, y_train)
+    est = make("kdef", max_epochs=2, calibrate=False, prediction="ensemble", **params).fit(X_train, y_train)
     module = est.net_.module_
     for key, value in params.items():
         assert getattr(module, key) == value

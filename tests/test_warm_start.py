@@ -157,7 +157,7 @@ def test_adam_state_carries_over_and_grows(days):
 
 def test_progressive_validation_scores_the_rows_before_learning_them(days):
     (X1, y1), _ = days
-    model = KDEFClassifier(n_students=2, **SMALL).fit(X1.iloc[:1000], y1[:1000])
+    model = KDEFClassifier(n_students=2, prediction="ensemble", **SMALL).fit(X1.iloc[:1000], y1[:1000])
     rows, labels = X1.iloc[500:1000], y1[500:1000]  # rows it was fitted on: no id is new
     expected = binary_scores(np.searchsorted(model.classes_, labels), model.predict_proba(rows)[:, 1])
     model.partial_fit(rows, labels)

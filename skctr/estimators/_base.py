@@ -306,13 +306,18 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
 
     def _choose_best_student(self) -> None:
         """The member with the best validation AUC (lowest logloss where AUC is undefined), rebuilt from the
-        current weights."""
+        current weights, and whether the model predicts with it (``prediction``)."""
         if not self._is_ensemble:
             return
         members = self.student_scores_.iloc[1:]
         auc = members["auc"].to_numpy()
         self.best_student_index_ = int(np.nanargmax(auc) if not np.isnan(auc).all() else np.argmin(members["logloss"].to_numpy()))
         self.best_student_ = self.get_student(self.best_student_index_)
+        ensemble_auc = self.student_scores_["auc"].iloc[0]
+        # NaN compares False: with an undefined AUC the fusion stays, as "auto" promises nothing better.
+        member_wins = auc[self.best_student_index_] > ensemble_auc
+        use_member = self.prediction == "best_student" or (self.prediction == "auto" and member_wins)
+        self.prediction_ = self._member_names()[self.best_student_index_] if use_member else "ensemble"
 
     def _seed(self):
         """An int seed (or None) from ``random_state``; a RandomState gives its next draw."""
@@ -354,7 +359,10 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         # A table source comes one record batch at a time: memory holds the batch and the predictions.
         parts = [self._forward_dataset(t) for t in prediction_tensors(X, self._fitted_input, type(self).__name__)]
-        return self._calibrated(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+        logits, member_logits = self._calibrated(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+        if getattr(self, "prediction_", "ensemble") != "ensemble":
+            logits = member_logits[:, self.best_student_index_]
+        return logits, member_logits
 
     def decision_function(self, X) -> np.ndarray:
         """Logit of the positive class (``classes_[1]``) for each row."""

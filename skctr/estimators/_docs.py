@@ -5,6 +5,14 @@ import inspect
 
 #: Description of each shared parameter; the type line and the default come from the class's signature.
 SHARED_PARAMETERS = {
+    "prediction": ('{"auto", "ensemble", "best_student"}', """What the fitted model predicts with. ``"auto"`` is the ensemble
+unless its best member (``best_student_``) has the higher validation AUC
+after training, in which case that member's calibrated prediction is the
+model's: a fusion that came out worse than one of its own members is never
+served. ``"ensemble"`` always uses the fusion, ``"best_student"`` always the
+member. ``prediction_`` says which was chosen; ``student_scores_`` keeps
+the fusion's own scores in its ``"ensemble"`` row, and exports
+(:func:`skctr.serving.export_onnx`) serve what ``predict_proba`` does."""),
     "embedding_dim": ("int", "Width of every field embedding."),
     "hidden_units": ("sequence of int", "Hidden layer widths of the MLP networks."),
     "dropout": ("float", "Dropout rate after each hidden layer."),

@@ -52,3 +52,8 @@ CORE_CONSTRAINTS = {
     "verbose": ["verbose"],
     "callbacks": [None, list, tuple],
 }
+
+#: Rows of the ensembles' tables (KDEF, TF4CTR, CETNet, FINAL) that a single network has no use for.
+ENSEMBLE_CONSTRAINTS = {
+    "prediction": [StrOptions({"auto", "ensemble", "best_student"})],
+}

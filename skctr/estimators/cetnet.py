@@ -12,10 +12,10 @@ from ..nn.students import parse_student
 from ._base import CTRClassifierBase
 from ._docs import fill_doc
 from .._validation import non_negative, positive
-from ._params import CORE_CONSTRAINTS
+from ._params import CORE_CONSTRAINTS, ENSEMBLE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
-#: Default components: Meta's pair from the paper when there are behaviour sequences, two tabular networks otherwise.
+#: Default components: Meta's pair from the paper when there is a behaviour history, two tabular networks otherwise.
 SEQUENCE_COMPONENTS = ("interformer", "dhen")
 TABULAR_COMPONENTS = ("dcnv2", "final")
 
@@ -40,7 +40,10 @@ class CETNetClassifier(CTRClassifierBase):
         The component networks by registry name, optionally with their own
         parameters, e.g. ``["din", ("dhen", {"num_layers": 3})]``. None picks
         ``["interformer", "dhen"]`` (the paper's best pair) when the data has
-        a behaviour-sequence field and ``["dcnv2", "final"]`` otherwise.
+        a behaviour history (a sequence field with a ``target``: the user's
+        earlier items, sharing the candidate item's vocabulary) and
+        ``["dcnv2", "final"]`` otherwise, multi-valued attributes such as a
+        genre list included.
     fusion : {"confidence", "concat", "sum", "mean"}, default="confidence"
         How hidden vectors are combined before the readout: confidence-weighted
         concatenation (the paper), plain concatenation, or the sum or mean
@@ -75,6 +78,9 @@ class CETNetClassifier(CTRClassifierBase):
     best_student_ : StudentClassifier
         That component with its own embedding table, a fitted standalone
         estimator for cheap serving.
+    prediction_ : str
+        What ``predict_proba`` returns: ``"ensemble"``, or the name of the
+        member it predicts with (``best_student_``; see ``prediction``).
 
     Notes
     -----
@@ -113,6 +119,7 @@ class CETNetClassifier(CTRClassifierBase):
         kl_weight=0.1,
         kl_reduction="mean",
         shared_embedding=False,
+        prediction="auto",
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
@@ -141,6 +148,7 @@ class CETNetClassifier(CTRClassifierBase):
         self.kl_weight = kl_weight
         self.kl_reduction = kl_reduction
         self.shared_embedding = shared_embedding
+        self.prediction = prediction
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -164,6 +172,7 @@ class CETNetClassifier(CTRClassifierBase):
 
     _parameter_constraints = {
         **CORE_CONSTRAINTS,
+        **ENSEMBLE_CONSTRAINTS,
         "components": [None, list, tuple],
         "fusion": [StrOptions(set(CETNET_FUSIONS))],
         "temperature": [positive(Real)],
@@ -183,8 +192,9 @@ class CETNetClassifier(CTRClassifierBase):
     def _resolve_components(self, field_spec) -> list:
         if self.components is not None:
             return [parse_student(spec, "components") for spec in self.components]
-        has_sequences = any(field.kind == "sequence" for field in field_spec)
-        return [parse_student(name) for name in (SEQUENCE_COMPONENTS if has_sequences else TABULAR_COMPONENTS)]
+        # A behaviour history is a sequence of the candidate's own ids; a multi-valued attribute (genres) is not.
+        has_history = any(field.kind == "sequence" and field.target is not None for field in field_spec)
+        return [parse_student(name) for name in (SEQUENCE_COMPONENTS if has_history else TABULAR_COMPONENTS)]
 
     def _member_names(self):
         names = [name for name, _ in self.components_]

@@ -10,7 +10,7 @@ from ..nn.final_net import FINALNet
 from ._base import CTRClassifierBase
 from ._docs import fill_doc
 from .._validation import PositiveIntSequence, interval
-from ._params import CORE_CONSTRAINTS
+from ._params import CORE_CONSTRAINTS, ENSEMBLE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 GATE_INITS = ("identity", "default")
@@ -56,6 +56,9 @@ class FINALClassifier(CTRClassifierBase):
         The block (0 or 1) with the better validation AUC.
     best_student_ : StudentClassifier
         That block with the embedding as a fitted one-block FINAL estimator.
+    prediction_ : str
+        What ``predict_proba`` returns: ``"ensemble"``, or the name of the
+        member it predicts with (``best_student_``; see ``prediction``).
 
     Examples
     --------
@@ -76,6 +79,7 @@ class FINALClassifier(CTRClassifierBase):
         residual="concat",
         field_gate=True,
         gate_init="identity",
+        prediction="auto",
         embedding_dim=16,
         hidden_units=(400, 400),
         dropout=0.1,
@@ -102,6 +106,7 @@ class FINALClassifier(CTRClassifierBase):
         self.residual = residual
         self.field_gate = field_gate
         self.gate_init = gate_init
+        self.prediction = prediction
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -125,6 +130,7 @@ class FINALClassifier(CTRClassifierBase):
 
     _parameter_constraints = {
         **CORE_CONSTRAINTS,
+        **ENSEMBLE_CONSTRAINTS,
         "blocks": [interval(Integral, 1, 2, "both")],
         "block2_hidden_units": [PositiveIntSequence()],
         "residual": [StrOptions(set(RESIDUALS))],

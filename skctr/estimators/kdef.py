@@ -11,7 +11,7 @@ from ..nn.students import parse_student
 from ._base import CTRClassifierBase
 from ._docs import fill_doc
 from .._validation import interval
-from ._params import CORE_CONSTRAINTS
+from ._params import CORE_CONSTRAINTS, ENSEMBLE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 DEFAULT_N_STUDENTS = 3
@@ -82,6 +82,9 @@ class KDEFClassifier(CTRClassifierBase):
     best_student_ : StudentClassifier
         That student with the shared embedding (and encoder), a fitted
         standalone estimator: smaller and faster to serve.
+    prediction_ : str
+        What ``predict_proba`` returns: ``"ensemble"``, or the name of the
+        member it predicts with (``best_student_``; see ``prediction``).
 
     See Also
     --------
@@ -108,6 +111,7 @@ class KDEFClassifier(CTRClassifierBase):
         knowledge="kdef",
         examination=True,
         teacher="logit_mean",
+        prediction="auto",
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
@@ -134,6 +138,7 @@ class KDEFClassifier(CTRClassifierBase):
         self.knowledge = knowledge
         self.examination = examination
         self.teacher = teacher
+        self.prediction = prediction
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -180,6 +185,7 @@ class KDEFClassifier(CTRClassifierBase):
 
     _parameter_constraints = {
         **CORE_CONSTRAINTS,
+        **ENSEMBLE_CONSTRAINTS,
         # Beyond the ablations' 10 nothing gains; the bound keeps a typo from exhausting memory.
         "n_students": [None, interval(Integral, 1, MAX_STUDENTS, "both")],
         "students": "no_validation",  # a preset, a registry spec or a list of them: _check_params

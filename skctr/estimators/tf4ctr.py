@@ -11,7 +11,7 @@ from ..nn.tf4ctr import FUSION_MODES, SSEM_MODES, TF4CTR
 from ._base import CTRClassifierBase
 from ._docs import fill_doc
 from .._validation import PositiveIntSequence, interval, non_negative, positive
-from ._params import CORE_CONSTRAINTS
+from ._params import CORE_CONSTRAINTS, ENSEMBLE_CONSTRAINTS
 from .student import StudentClassifier, student_estimator
 
 @fill_doc
@@ -67,6 +67,9 @@ class TF4CTRClassifier(CTRClassifierBase):
         That branch as a fitted standalone estimator: its embedding table and
         encoder, plus its part of the selection module under ``ssem`` "gate"
         or "moe" (see :meth:`get_student`).
+    prediction_ : str
+        What ``predict_proba`` returns: ``"ensemble"``, or the name of the
+        member it predicts with (``best_student_``; see ``prediction``).
 
     Examples
     --------
@@ -89,6 +92,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         tau=0.8,
         simple_encoder=None,
         complex_encoder=None,
+        prediction="auto",
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
@@ -119,6 +123,7 @@ class TF4CTRClassifier(CTRClassifierBase):
         self.tau = tau
         self.simple_encoder = simple_encoder
         self.complex_encoder = complex_encoder
+        self.prediction = prediction
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -142,6 +147,7 @@ class TF4CTRClassifier(CTRClassifierBase):
 
     _parameter_constraints = {
         **CORE_CONSTRAINTS,
+        **ENSEMBLE_CONSTRAINTS,
         "ssem": [StrOptions(set(SSEM_MODES))],
         "fusion": [StrOptions(set(FUSION_MODES))],
         "simple_hidden_units": [PositiveIntSequence()],
