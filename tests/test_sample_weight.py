@@ -49,6 +49,7 @@ def batch():
 def gradients(estimator, field_spec, ids, values, y, weight=None):
     """Gradients of the module's loss on one batch, from a network built alike every call."""
     torch.manual_seed(0)
+    estimator._resolve_size_rules(len(y))  # what fit does before building the network
     factory, kwargs = estimator._module_config(field_spec, "cpu")
     module = factory(**kwargs)
     module.train()

@@ -166,7 +166,7 @@ def test_progressive_validation_scores_the_rows_before_learning_them(days):
 
 def test_partial_fit_from_scratch_learns():
     X, y = make_ctr(n_samples=4000, cardinality=(3, 30), random_state=1)
-    model = StudentClassifier(**{**SMALL, "lr": 3e-3})
+    model = StudentClassifier(**{**SMALL, "lr": 3e-3, "batch_norm": True})
     for _ in range(3):
         model.partial_fit(X.iloc[:3000], y[:3000])
     auc, _ = binary_scores(np.asarray(y[3000:]), model.predict_proba(X.iloc[3000:])[:, 1])

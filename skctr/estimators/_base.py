@@ -30,6 +30,17 @@ from ._params import CORE_CONSTRAINTS
 
 #: With sparse_embeddings="auto", tables of this many rows or more (all fields together) train row-sparse.
 SPARSE_TABLE_ROWS = 100_000
+#: batch_size="auto" gives an epoch about this many optimizer steps, within BATCH_SIZE_RANGE (docs/robustness.md).
+STEPS_PER_EPOCH = 32
+BATCH_SIZE_RANGE = (256, 4096)
+#: batch_norm="auto" normalises from this many training rows on; below, it costs AUC (docs/robustness.md).
+BATCH_NORM_ROWS = 100_000
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """The power of two nearest ``n_rows / STEPS_PER_EPOCH``, clipped to ``BATCH_SIZE_RANGE``."""
+    low, high = BATCH_SIZE_RANGE
+    return int(min(max(2 ** round(np.log2(max(n_rows, 1) / STEPS_PER_EPOCH)), low), high))
 
 
 def _lineage(spec):
@@ -77,7 +88,14 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         """Rules that tie parameters together; the table in ``_parameter_constraints`` checks each alone."""
 
     def _shared_params(self) -> dict:
-        return {"hidden_units": tuple(self.hidden_units), "dropout": self.dropout, "batch_norm": self.batch_norm}
+        return {"hidden_units": tuple(self.hidden_units), "dropout": self.dropout, "batch_norm": self.batch_norm_}
+
+    def _resolve_size_rules(self, n_rows: int, keep_architecture: bool = False) -> None:
+        """``batch_size_`` and ``batch_norm_``: the parameters, with "auto" decided by the training rows. A warm
+        start keeps the fitted ``batch_norm_`` under "auto": the architecture must stay as trained."""
+        self.batch_size_ = auto_batch_size(n_rows) if self.batch_size == "auto" else int(self.batch_size)
+        if not (keep_architecture and self.batch_norm == "auto"):
+            self.batch_norm_ = n_rows >= BATCH_NORM_ROWS if self.batch_norm == "auto" else bool(self.batch_norm)
 
     # ------------------------------------------------------------------ data
     def _adopt_input(self, fitted: FittedInput) -> None:
@@ -107,7 +125,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
             optimizer=LazyAdam,
             optimizer__sparse_state_dtype=torch.bfloat16,
             lr=self.lr,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size_,
             max_epochs=self.max_epochs,
             train_split=train_split,
             callbacks=list(callbacks) if callbacks else None,
@@ -171,6 +189,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
                              grow=None if trained is None else self._fitted_input)
         self._adopt_input(data.input)
         train, valid, valid_groups = data.train, data.valid, data.valid_groups
+        self._resolve_size_rules(len(train), keep_architecture=trained is not None)
         with _seeded(device, seed):
             self.net_ = self._make_net(
                 device, train_split=predefined_split(valid), callbacks=self.callbacks,
@@ -242,6 +261,7 @@ class CTRClassifierBase(ClassifierMixin, BaseEstimator):
         self._adopt_input(new_input)
         device = resolve_device(self.device) if not fitted else self.net_.device
         if not fitted:
+            self._resolve_size_rules(len(rows))
             self.net_ = self._initialised_update_net(device)
             self.calibration_ = np.array([IDENTITY] * (1 + len(self._member_names())))
             self._correct_for_sampling()

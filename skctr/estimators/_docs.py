@@ -16,10 +16,17 @@ the fusion's own scores in its ``"ensemble"`` row, and exports
     "embedding_dim": ("int", "Width of every field embedding."),
     "hidden_units": ("sequence of int", "Hidden layer widths of the MLP networks."),
     "dropout": ("float", "Dropout rate after each hidden layer."),
-    "batch_norm": ("bool", "Batch normalisation before each hidden activation."),
+    "batch_norm": ('"auto" or bool', """Batch normalisation before each hidden activation. ``"auto"`` turns it
+on when ``fit`` trains on 100,000 rows or more: there it gains AUC (Frappe),
+while on smaller sets it loses (Criteo-10K, MovieLens; measured in
+docs/robustness.md). The choice is ``batch_norm_``; a warm start keeps the
+fitted one."""),
     "lr": ("float", """Initial Adam learning rate; divided by 10 (down to 1e-6) after every
 epoch whose validation AUC does not improve."""),
-    "batch_size": ("int", "Rows per training step."),
+    "batch_size": ('"auto" or int', """Rows per training step. ``"auto"`` gives every epoch about 32 steps:
+the power of two nearest ``n_rows / 32``, between 256 and 4096 (4096 from
+about 100,000 training rows on), so a small data set still trains for
+enough steps to learn its ids. The choice is ``batch_size_``."""),
     "max_epochs": ("int", "Upper bound on epochs; early stopping usually ends training first."),
     "patience": ("int", """Stop after this many consecutive epochs without validation-AUC gain;
 the best epoch's weights are restored."""),

@@ -68,6 +68,10 @@ class CETNetClassifier(CTRClassifierBase):
         As in :class:`KDEFClassifier`.
     components_ : list of (str, dict)
         The component networks used (resolved from ``components``).
+    batch_size_ : int
+        The batch size training used (``batch_size`` with "auto" resolved).
+    batch_norm_ : bool
+        Whether the networks normalise (``batch_norm`` with "auto" resolved).
     student_scores_ : DataFrame
         Validation AUC and logloss of the fusion ("ensemble") and of every
         component; with ``groups`` in ``fit`` also the validation gAUC.
@@ -123,9 +127,9 @@ class CETNetClassifier(CTRClassifierBase):
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
-        batch_norm=True,
+        batch_norm="auto",
         lr=1e-3,
-        batch_size=4096,
+        batch_size="auto",
         max_epochs=100,
         patience=2,
         embedding_l2=0.05,

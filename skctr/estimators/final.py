@@ -48,6 +48,10 @@ class FINALClassifier(CTRClassifierBase):
     ----------
     classes_, encoder_, field_spec_, n_features_in_, feature_names_in_, net_, history_
         As in :class:`KDEFClassifier`.
+    batch_size_ : int
+        The batch size training used (``batch_size`` with "auto" resolved).
+    batch_norm_ : bool
+        Whether the networks normalise (``batch_norm`` with "auto" resolved).
     student_scores_ : DataFrame
         Validation AUC and logloss of the prediction and of each block.
     calibration_ : ndarray of shape (blocks + 1, 2)
@@ -83,9 +87,9 @@ class FINALClassifier(CTRClassifierBase):
         embedding_dim=16,
         hidden_units=(400, 400),
         dropout=0.1,
-        batch_norm=True,
+        batch_norm="auto",
         lr=1e-3,
-        batch_size=4096,
+        batch_size="auto",
         max_epochs=100,
         patience=2,
         embedding_l2=0.1,
@@ -151,7 +155,7 @@ class FINALClassifier(CTRClassifierBase):
         params = {
             "hidden_units": tuple(self.hidden_units),
             "dropout": self.dropout,
-            "batch_norm": self.batch_norm,
+            "batch_norm": self.batch_norm_,
             "residual": self.residual,
             "field_gate": self.field_gate,
             "gate_init": self.gate_init,

@@ -72,6 +72,10 @@ class KDEFClassifier(CTRClassifierBase):
     history_ : skorch.History
         Per epoch: losses, ``valid_auc``/``valid_logloss`` of the ensemble and
         ``valid_auc_student_k``/``valid_logloss_student_k`` of each student.
+    batch_size_ : int
+        The batch size training used (``batch_size`` with "auto" resolved).
+    batch_norm_ : bool
+        Whether the networks normalise (``batch_norm`` with "auto" resolved).
     student_scores_ : DataFrame
         Validation AUC and logloss of the ensemble and every student.
     calibration_ : ndarray of shape (n_students + 1, 2)
@@ -115,9 +119,9 @@ class KDEFClassifier(CTRClassifierBase):
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
-        batch_norm=True,
+        batch_norm="auto",
         lr=1e-3,
-        batch_size=4096,
+        batch_size="auto",
         max_epochs=100,
         patience=2,
         embedding_l2=0.05,

@@ -44,6 +44,10 @@ class StudentClassifier(CTRClassifierBase):
         The trained skorch net (``net_.module_`` is the torch module).
     history_ : skorch.History
         Per-epoch training loss, validation AUC/logloss, learning rate.
+    batch_size_ : int
+        The batch size training used (``batch_size`` with "auto" resolved).
+    batch_norm_ : bool
+        Whether the networks normalise (``batch_norm`` with "auto" resolved).
     student_scores_ : DataFrame
         Validation AUC and logloss of the restored best epoch.
     calibration_ : ndarray of shape (2, 2)
@@ -74,9 +78,9 @@ class StudentClassifier(CTRClassifierBase):
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
-        batch_norm=True,
+        batch_norm="auto",
         lr=1e-3,
-        batch_size=4096,
+        batch_size="auto",
         max_epochs=100,
         patience=2,
         embedding_l2=0.05,
@@ -135,6 +139,7 @@ class StudentClassifier(CTRClassifierBase):
         for name in ("classes_", "encoder_", "field_spec_", "n_features_in_", "feature_names_in_"):
             if hasattr(ensemble, name):
                 setattr(self, name, getattr(ensemble, name))
+        self.batch_size_, self.batch_norm_ = ensemble.batch_size_, ensemble.batch_norm_
         self.net_ = self._make_net(ensemble.net_.device, train_split=None)
         with torch.random.fork_rng(devices=[]):
             self.net_.initialize()
@@ -151,4 +156,5 @@ def student_estimator(ensemble, embedding, student, scores, calibration) -> Stud
     params = ensemble.get_params()
     core = {key: params[key] for key in StudentClassifier().get_params() if key in params and key != "student"}
     core["embedding_dim"] = embedding.embedding_dim
+    core["batch_norm"] = ensemble.batch_norm_  # the architecture it was trained with, "auto" resolved
     return StudentClassifier(student=explicit_spec(student), **core)._adopt(ensemble, embedding, student, scores, calibration)

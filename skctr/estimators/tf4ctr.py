@@ -57,6 +57,10 @@ class TF4CTRClassifier(CTRClassifierBase):
     ----------
     classes_, encoder_, field_spec_, n_features_in_, feature_names_in_, net_, history_
         As in :class:`KDEFClassifier`.
+    batch_size_ : int
+        The batch size training used (``batch_size`` with "auto" resolved).
+    batch_norm_ : bool
+        Whether the networks normalise (``batch_norm`` with "auto" resolved).
     student_scores_ : DataFrame
         Validation AUC and logloss of the fusion ("ensemble") and both branches.
     calibration_ : ndarray of shape (3, 2)
@@ -96,9 +100,9 @@ class TF4CTRClassifier(CTRClassifierBase):
         embedding_dim=16,
         hidden_units=(400, 400, 400),
         dropout=0.2,
-        batch_norm=True,
+        batch_norm="auto",
         lr=1e-3,
-        batch_size=4096,
+        batch_size="auto",
         max_epochs=100,
         patience=2,
         embedding_l2=0.05,
@@ -179,7 +183,7 @@ class TF4CTRClassifier(CTRClassifierBase):
             "simple_hidden_units": tuple(self.simple_hidden_units),
             "complex_hidden_units": tuple(self.hidden_units),
             "dropout": self.dropout,
-            "batch_norm": self.batch_norm,
+            "batch_norm": self.batch_norm_,
             "alpha": self.alpha,
             "c": self.c,
             "gamma": self.gamma,
