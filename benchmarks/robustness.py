@@ -2,6 +2,7 @@
 regression; writes docs/robustness.md.
 
 Usage: python benchmarks/robustness.py [--datasets criteo10k ...] [--models kdef lightgbm ...] [--seeds 0 1 2]
+       python benchmarks/robustness.py --models mlp --params '{"batch_norm": true}'   (an ablation of the defaults)
        python benchmarks/robustness.py --merge docs/robustness.md part.md   (join reports, fit nothing)
 Each data set is encoded as its README describes (list columns multi-valued, histories sharing the item's
 vocabulary, Criteo's counts log-bucketed); every skctr estimator then runs with its default parameters and
@@ -68,11 +69,15 @@ def encoded_splits(frames: dict, name: str):
     return splits, (frames["test"][group].to_numpy() if group else None)
 
 
-def run_skctr(model: str, seed: int, splits, groups, max_epochs=None, device="auto") -> dict:
-    estimator = SKCTR_MODELS[model][1](random_state=seed, device=device)
+def run_skctr(model: str, seed: int, splits, groups, max_epochs=None, device="auto", params=None) -> dict:
+    estimator = SKCTR_MODELS[model][1](random_state=seed, device=device, **(params or {}))
     if max_epochs:
         estimator.set_params(max_epochs=max_epochs)
-    return fit_and_score(estimator, splits, groups)
+    row = fit_and_score(estimator, splits, groups)
+    row.update(batch_size=estimator.batch_size_, batch_norm=estimator.batch_norm_)
+    if hasattr(estimator, "prediction_"):
+        row["prediction"] = estimator.prediction_
+    return row
 
 
 def run_baseline(model: str, seed: int, frames: dict, name: str) -> dict:
@@ -81,8 +86,8 @@ def run_baseline(model: str, seed: int, frames: dict, name: str) -> dict:
 
 
 def ranks(rows) -> dict:
-    """``{(data, model): rank}``, 1 for the highest mean test AUC of each data set."""
-    table = pd.DataFrame(rows).groupby(["data", "model"])["test_auc"].mean()
+    """``{(data, model): rank}`` of the models at their defaults, 1 for the highest mean test AUC of each data set."""
+    table = pd.DataFrame([r for r in rows if not r.get("params")]).groupby(["data", "model"])["test_auc"].mean()
     return table.groupby(level="data").rank(ascending=False, method="min").astype(int).to_dict()
 
 
@@ -92,9 +97,9 @@ def summary_lines(rows) -> list[str]:
     for data in dict.fromkeys(r["data"] for r in rows):
         lines += [f"### {data}", "", "| rank | model | seeds | test AUC | test logloss | test gAUC | prediction from | fit time |",
                   "|---|---|---|---|---|---|---|---|"]
-        models = sorted({r["model"] for r in rows if r["data"] == data}, key=lambda m: rank[(data, m)])
+        models = sorted({r["model"] for r in rows if r["data"] == data and not r.get("params")}, key=lambda m: rank[(data, m)])
         for model in models:
-            group = [r for r in rows if r["data"] == data and r["model"] == model]
+            group = [r for r in rows if r["data"] == data and r["model"] == model and not r.get("params")]
             column = lambda key: mean_std([r[key] for r in group]) if all(key in r for r in group) else ""  # noqa: E731
             sources = ", ".join(sorted({r["prediction"] for r in group if "prediction" in r}))
             lines.append(
@@ -103,6 +108,21 @@ def summary_lines(rows) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def ablation_lines(rows) -> list[str]:
+    """Every model run with changed parameters, next to the same model at its defaults."""
+    changed = list(dict.fromkeys((r["data"], r["model"], json.dumps(r["params"])) for r in rows if r.get("params")))
+    if not changed:
+        return []
+    lines = ["Ablations (the same models with parameters changed; the defaults' row first):", "",
+             "| data | model | parameters | seeds | test AUC | test logloss |", "|---|---|---|---|---|---|"]
+    for data, model, params in dict.fromkeys([(d, m, "{}") for d, m, _ in changed] + changed):
+        group = [r for r in rows if (r["data"], r["model"], json.dumps(r.get("params") or {})) == (data, model, params)]
+        if group:
+            lines.append(f"| {data} | {LABELS[model]} | `{params}` | {len(group)} | {mean_std([r['test_auc'] for r in group])} | "
+                         f"{mean_std([r['test_logloss'] for r in group])} |")
+    return lines + [""]
 
 
 def mean_rank_lines(rows) -> list[str]:
@@ -134,6 +154,7 @@ def write_report(rows, path: Path) -> None:
         "",
         *mean_rank_lines(rows),
         *summary_lines(rows),
+        *ablation_lines(rows),
         *raw_rows_block(rows),
     ]
     path.write_text("\n".join(lines))
@@ -145,6 +166,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(LABELS), choices=list(LABELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
+    parser.add_argument("--params", type=json.loads, default=None, help="JSON parameters for every skctr model (ablations)")
     add_run_options(parser, "robustness.md")
     args = parser.parse_args(argv)
     output = Path(args.output)
@@ -160,7 +182,8 @@ def main(argv=None):
         for model in models:
             for seed in args.seeds:
                 if model in SKCTR_MODELS:
-                    result = run_skctr(model, seed, splits, groups, args.max_epochs, args.device)
+                    result = run_skctr(model, seed, splits, groups, args.max_epochs, args.device, args.params)
+                    result["params"] = args.params or {}
                 else:
                     result = run_baseline(model, seed, frames, name)
                 rows.append({"data": name, "model": model, "seed": seed, **result})
