@@ -127,7 +127,7 @@ def knowledge_abundance(estimator, tau: float | None = None,
     >>> model = KDEFClassifier(n_students=2, hidden_units=(32, 16), max_epochs=1, random_state=0).fit(X, y)
     >>> table = knowledge_abundance(model)
     >>> table[["student", "layer", "shape"]].head(3).values.tolist()
-    [['student_0', 'mlp.layers.0', (32, 160)], ['student_0', 'mlp.layers.4', (16, 32)], ['student_0', 'mlp.layers.8', (1, 16)]]
+    [['student_0', 'mlp.layers.0', (32, 160)], ['student_0', 'mlp.layers.3', (16, 32)], ['student_0', 'mlp.layers.6', (1, 16)]]
     >>> bool((table.threshold == 0.1 * table.sigma_max).all())
     True
     >>> knowledge_abundance(model, tau=4.0).threshold.unique().tolist()  # the paper's absolute threshold

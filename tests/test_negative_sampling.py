@@ -81,8 +81,8 @@ def test_downsampled_training_recovers_the_click_rate():
     X_test, y_test, truth_test = X.iloc[n:], y[n:], truth[n:]
     X, y = X.iloc[:n], y[:n]
     keep = (y == 1) | (np.random.default_rng(0).random(n) < 0.1)
-    params = {"hidden_units": (64, 32), "max_epochs": 30, "batch_size": 1024, "patience": 3, "random_state": 0,
-              "device": "cpu"}
+    params = {"hidden_units": (64, 32), "max_epochs": 30, "batch_size": 1024, "batch_norm": True, "patience": 3,
+              "random_state": 0, "device": "cpu"}  # one architecture for both fits, whatever their row counts
     full = StudentClassifier(**params).fit(X, y)
     sampled = StudentClassifier(**params, negative_sampling_rate=0.1).fit(X[keep], y[keep])
     q = sampled.predict_proba(X_test)[:, 1]

@@ -208,12 +208,13 @@ def test_a_warm_start_may_switch_between_dense_and_sparse():
 
 @pytest.mark.slow
 def test_row_sparse_training_learns_as_dense_does():
-    # One small fit is too noisy to compare (AUC moves by 0.02 between seeds): the mean of three.
+    # One small fit is too noisy to compare (AUC moves by 0.02 between seeds): the mean of three. Batch norm on,
+    # where seeds spread least (without it one seed of either kind stops near 0.57).
     X, y = make_ctr(n_samples=12000, cardinality=(3, 100), noise=0.5, random_state=1)
     scores = {False: [], True: []}
     for seed in range(3):
         for sparse in (False, True):
-            params = {**SMALL, "max_epochs": 10, "random_state": seed}
+            params = {**SMALL, "max_epochs": 10, "batch_norm": True, "random_state": seed}
             model = StudentClassifier(**params, sparse_embeddings=sparse).fit(X[:10000], y[:10000])
             scores[sparse].append(binary_scores(np.asarray(y[10000:]), model.predict_proba(X[10000:])[:, 1])[0])
     assert min(scores[True]) > 0.58
