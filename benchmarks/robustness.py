@@ -87,7 +87,10 @@ def run_baseline(model: str, seed: int, frames: dict, name: str) -> dict:
 
 def ranks(rows) -> dict:
     """``{(data, model): rank}`` of the models at their defaults, 1 for the highest mean test AUC of each data set."""
-    table = pd.DataFrame([r for r in rows if not r.get("params")]).groupby(["data", "model"])["test_auc"].mean()
+    defaults = [r for r in rows if not r.get("params")]
+    if not defaults:  # an ablation run alone
+        return {}
+    table = pd.DataFrame(defaults).groupby(["data", "model"])["test_auc"].mean()
     return table.groupby(level="data").rank(ascending=False, method="min").astype(int).to_dict()
 
 
@@ -117,7 +120,8 @@ def ablation_lines(rows) -> list[str]:
         return []
     lines = ["Ablations (the same models with parameters changed; the defaults' row first):", "",
              "| data | model | parameters | seeds | test AUC | test logloss |", "|---|---|---|---|---|---|"]
-    for data, model, params in dict.fromkeys([(d, m, "{}") for d, m, _ in changed] + changed):
+    # Each changed run follows the defaults' row of its data set and model.
+    for data, model, params in dict.fromkeys(key for d, m, p in changed for key in ((d, m, "{}"), (d, m, p))):
         group = [r for r in rows if (r["data"], r["model"], json.dumps(r.get("params") or {})) == (data, model, params)]
         if group:
             lines.append(f"| {data} | {LABELS[model]} | `{params}` | {len(group)} | {mean_std([r['test_auc'] for r in group])} | "

@@ -34,6 +34,7 @@ from benchmarks import (
     movielens,
     out_of_core,
     parquet_big_vocabulary,
+    robustness,
     scaling,
     serving,
     side_by_side,
@@ -73,6 +74,8 @@ PLAN = [
      ["--rows", "20000", "--ids", "10000", "--valid-rows", "2000"]),
     ("incremental.md", True, incremental, [],
      ["--days", "4", "--models", "student", "--seeds", "0", "--max-epochs", "1"]),
+    ("robustness.md", True, robustness, ["--seeds", "0", "1", "2"],
+     ["--datasets", "criteo10k", "--models", "mlp", "logistic", "--seeds", "0", "--max-epochs", "1"]),
 ]
 
 

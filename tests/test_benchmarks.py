@@ -22,7 +22,8 @@ def test_quick_benchmarks_write_their_pages(tmp_path):
     assert "quick smoke run" in summary and "torch" in summary
     pages = ["fused_students.md", "vocabulary_scaling.md", "parquet_big_vocabulary.md"]
     if (DATA_DIR / "frappe" / "train.parquet").exists():
-        pages += ["results_frappe_all.md", "results_movielens.md", "cetnet_kl_frappe.md", "cetnet_kl_movielens.md", "baselines.md", "throughput.md", "kdef_scaling.md", "serving.md", "memory.md", "incremental.md"]
+        pages += ["results_frappe_all.md", "results_movielens.md", "cetnet_kl_frappe.md", "cetnet_kl_movielens.md", "baselines.md", "throughput.md", "kdef_scaling.md", "serving.md", "memory.md", "incremental.md",
+                  "robustness.md"]
     for page in pages:
         assert (tmp_path / page).exists(), page
         assert f"[{page}]({page})" in summary

@@ -30,10 +30,10 @@ from ._params import CORE_CONSTRAINTS
 
 #: With sparse_embeddings="auto", tables of this many rows or more (all fields together) train row-sparse.
 SPARSE_TABLE_ROWS = 100_000
-#: batch_size="auto" gives an epoch about this many optimizer steps, within BATCH_SIZE_RANGE (docs/robustness.md).
+#: batch_size="auto" gives an epoch about this many optimizer steps, within BATCH_SIZE_RANGE (docs/defaults.md).
 STEPS_PER_EPOCH = 32
 BATCH_SIZE_RANGE = (256, 4096)
-#: batch_norm="auto" normalises from this many training rows on; below, it costs AUC (docs/robustness.md).
+#: batch_norm="auto" normalises from this many training rows on; below, it costs AUC (docs/defaults.md).
 BATCH_NORM_ROWS = 100_000
 
 

@@ -19,7 +19,7 @@ the fusion's own scores in its ``"ensemble"`` row, and exports
     "batch_norm": ('"auto" or bool', """Batch normalisation before each hidden activation. ``"auto"`` turns it
 on when ``fit`` trains on 100,000 rows or more: there it gains AUC (Frappe),
 while on smaller sets it loses (Criteo-10K, MovieLens; measured in
-docs/robustness.md). The choice is ``batch_norm_``; a warm start keeps the
+docs/defaults.md). The choice is ``batch_norm_``; a warm start keeps the
 fitted one."""),
     "lr": ("float", """Initial Adam learning rate; divided by 10 (down to 1e-6) after every
 epoch whose validation AUC does not improve."""),
