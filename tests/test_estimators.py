@@ -20,6 +20,7 @@ import pytest
 import torch
 from scipy.special import expit
 from sklearn.base import clone
+from skorch.callbacks import Callback
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -329,6 +330,39 @@ def test_early_stopping_restores_best_epoch(kind, data):
     # The restored weights are the best epoch's.
     restored = roc_auc_score(y_valid, est.predict_proba(X_valid)[:, 1])
     assert restored == pytest.approx(auc.max(), abs=1e-6)
+
+
+class LearningRateLog(Callback):
+    """The optimizer's learning rate after each epoch's schedule step."""
+
+    def initialize(self):
+        self.rates = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("patience", [2, 3, 4])
+def test_learning_rate_is_cut_on_the_miss_before_the_stop(patience):
+    # Labels drawn independently of X: validation AUC wanders, so misses in a row come early.
+    X, _ = make_ctr(n_samples=3000, random_state=1)
+    y = np.random.default_rng(1).integers(0, 2, len(X))
+    log = LearningRateLog()
+    est = make("student", patience=patience, max_epochs=40, batch_size=256, callbacks=[log])
+    est.fit(FieldEncoder().fit_transform(X), y)
+    auc = np.asarray(est.history_[:, "valid_auc"])
+    best, streak, streaks = -np.inf, 0, []
+    for value in auc:
+        streak = 0 if value > best + 1e-6 else streak + 1
+        best = max(best, value)
+        streaks.append(streak)
+    assert streaks[-1] == patience, "the fit stops on the patience-th miss in a row"
+    rate = est.lr
+    for epoch, streak in enumerate(streaks[:-1]):
+        cut = log.rates[epoch] < rate
+        assert cut == (streak == patience - 1), (epoch, streaks, log.rates)
+        rate = log.rates[epoch]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -21,15 +21,18 @@ on when ``fit`` trains on 100,000 rows or more: there it gains AUC (Frappe),
 while on smaller sets it loses (Criteo-10K, MovieLens; measured in
 docs/defaults.md). The choice is ``batch_norm_``; a warm start keeps the
 fitted one."""),
-    "lr": ("float", """Initial Adam learning rate; divided by 10 (down to 1e-6) after every
-epoch whose validation AUC does not improve."""),
+    "lr": ("float", """Initial Adam learning rate; divided by 10 (down to 1e-6) when the
+validation AUC has not improved for ``patience - 1`` epochs in a row."""),
     "batch_size": ('"auto" or int', """Rows per training step. ``"auto"`` gives every epoch about 32 steps:
 the power of two nearest ``n_rows / 32``, between 256 and 4096 (4096 from
 about 100,000 training rows on), so a small data set still trains for
 enough steps to learn its ids. The choice is ``batch_size_``."""),
     "max_epochs": ("int", "Upper bound on epochs; early stopping usually ends training first."),
     "patience": ("int", """Stop after this many consecutive epochs without validation-AUC gain;
-the best epoch's weights are restored."""),
+the best epoch's weights are restored. The learning rate is divided by 10
+on the miss before the last (the second of three by default), so one
+noisy epoch does not end training at the full rate; ``patience=2`` is the
+published recipe (cut on the first miss, stop on the second)."""),
     "embedding_l2": ("float", """Coefficient of ``embedding_l2 / 2 * sum(W**2)`` over the whole
 embedding tables, added to every training step's loss (the CTR
 benchmarks' embedding regulariser; it matters a lot on sparse ids)."""),

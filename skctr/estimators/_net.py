@@ -73,14 +73,14 @@ class CTRNet(NeuralNet):
     10, ``embedding_l2 / 2 * sum(W**2)`` over every embedding table added to
     the training loss (with ``sparse_embeddings``, over the rows each batch
     looks up, and the tables updated row-sparse by LazyAdam), validation AUC/logloss of the prediction and every
-    member recorded, learning rate divided by 10 after each epoch without a
-    validation-AUC gain, stop after ``patience`` such epochs in a row, best
-    weights restored. With ``mixed_precision`` the forward passes run under
+    member recorded, learning rate divided by 10 on the ``patience - 1``-th
+    epoch in a row without a validation-AUC gain, stop on the ``patience``-th,
+    best weights restored. With ``mixed_precision`` the forward passes run under
     ``torch.autocast`` in that dtype (losses in float32), and fp16 training
     scales the loss with a ``GradScaler``, unscaling before gradient clipping.
     """
 
-    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=2, mixed_precision=None,
+    def __init__(self, module, *args, member_names=(), embedding_l2=0.0, patience=3, mixed_precision=None,
                  shard=(0, 1), sparse_embeddings=False, **kwargs):
         # The loss is the module's own (``module.loss``), so skorch gets no criterion.
         super().__init__(module, None, *args, **kwargs)
@@ -132,7 +132,9 @@ class CTRNet(NeuralNet):
                     monitor="valid_auc",
                     mode="max",
                     factor=0.1,
-                    patience=0,
+                    # Cut on the (patience - 1)-th miss in a row (torch counts the misses it tolerates): one noisy
+                    # epoch early in training must not end learning at the full rate (docs/defaults.md).
+                    patience=max(self.patience - 2, 0),
                     threshold=IMPROVEMENT_THRESHOLD,
                     threshold_mode="abs",
                     min_lr=MIN_LR,

@@ -131,7 +131,7 @@ class CETNetClassifier(CTRClassifierBase):
         lr=1e-3,
         batch_size="auto",
         max_epochs=100,
-        patience=2,
+        patience=3,
         embedding_l2=0.05,
         valid_size=0.1,
         class_weight=None,

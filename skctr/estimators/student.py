@@ -82,7 +82,7 @@ class StudentClassifier(CTRClassifierBase):
         lr=1e-3,
         batch_size="auto",
         max_epochs=100,
-        patience=2,
+        patience=3,
         embedding_l2=0.05,
         valid_size=0.1,
         class_weight=None,
