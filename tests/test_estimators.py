@@ -20,11 +20,11 @@ import pytest
 import torch
 from scipy.special import expit
 from sklearn.base import clone
-from skorch.callbacks import Callback
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 
 from skctr import (
     CETNetClassifier,
@@ -36,6 +36,7 @@ from skctr import (
     make_ctr,
 )
 from skctr.estimators._base import resolve_device
+from skctr.estimators._net import IMPROVEMENT_THRESHOLD
 from conftest import check_grid_search
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -354,7 +355,7 @@ def test_learning_rate_is_cut_on_the_miss_before_the_stop(patience):
     auc = np.asarray(est.history_[:, "valid_auc"])
     best, streak, streaks = -np.inf, 0, []
     for value in auc:
-        streak = 0 if value > best + 1e-6 else streak + 1
+        streak = 0 if value > best + IMPROVEMENT_THRESHOLD else streak + 1
         best = max(best, value)
         streaks.append(streak)
     assert streaks[-1] == patience, "the fit stops on the patience-th miss in a row"
