@@ -40,7 +40,7 @@ MODELS = {
 }
 LABELS = {
     "dcnv2": 'StudentClassifier(student="dcnv2")',
-    "final": "FINALClassifier() (FINAL 2B)",
+    "final": "FINALClassifier() (FINAL 1B)",
     "kdef2": "KDEFClassifier(n_students=2)",
     "kdef": "KDEFClassifier() (3 MLP students)",
     "kdef_sparse": "KDEFClassifier(sparse_embeddings=True)",

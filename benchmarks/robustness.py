@@ -49,7 +49,7 @@ SKCTR_MODELS = {
     "kdef_latest": ('KDEFClassifier(students="latest")', lambda **kw: KDEFClassifier(students="latest", **kw)),
     "tf4ctr": ("TF4CTRClassifier()", TF4CTRClassifier),
     "cetnet": ("CETNetClassifier()", CETNetClassifier),
-    "final": ("FINALClassifier() (FINAL 2B)", FINALClassifier),
+    "final": ("FINALClassifier() (FINAL 1B)", FINALClassifier),
 }
 BASELINES = {"lightgbm": "LightGBM", "logistic": "LogisticRegression (one-hot)"}
 LABELS = {**{k: v[0] for k, v in SKCTR_MODELS.items()}, **BASELINES}

@@ -183,7 +183,7 @@ def test_plot_of_a_final_model_whose_best_block_is_the_second():
     from skctr import FINALClassifier
 
     X, y = make_ctr(n_samples=600, random_state=0)
-    model = FINALClassifier(hidden_units=(8,), block2_hidden_units=(8,), max_epochs=1, random_state=0).fit(X, y)
+    model = FINALClassifier(blocks=2, hidden_units=(8,), block2_hidden_units=(8,), max_epochs=1, random_state=0).fit(X, y)
     model.best_student_index_ = 1  # FINAL hands out one module holding both blocks
     ax = plot_singular_values(model)
     assert ax.get_lines()

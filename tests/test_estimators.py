@@ -593,7 +593,7 @@ class _TensorRecorder(pickle.Pickler):
 @pytest.mark.parametrize("make_estimator", [
     lambda: make("kdef"),
     lambda: make("student"),
-    lambda: FINALClassifier(**FAST, block2_hidden_units=(16,)),
+    lambda: FINALClassifier(**FAST, blocks=2, block2_hidden_units=(16,)),
     lambda: TF4CTRClassifier(**FAST, simple_hidden_units=(16,)),
     lambda: CETNetClassifier(**FAST, components=["mlp", "pnn"]),
 ], ids=["kdef", "student", "final", "tf4ctr", "cetnet"])

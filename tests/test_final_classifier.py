@@ -10,7 +10,7 @@ from skctr import FieldEncoder, FINALClassifier, StudentClassifier, make_ctr
 from skctr.nn.final_net import FINALNet, final_loss
 from skctr.preprocessing import Field, FieldSpec
 
-SMALL = dict(hidden_units=(16, 8), block2_hidden_units=(8,), max_epochs=2, batch_size=512, random_state=0, device="cpu")
+SMALL = dict(hidden_units=(16, 8), max_epochs=2, batch_size=512, random_state=0, device="cpu")
 
 
 def test_two_block_loss_by_hand():
@@ -59,7 +59,7 @@ def data():
 
 def test_fit_predict_best_block(data, tmp_path):
     X, y = data
-    model = FINALClassifier(**SMALL).fit(X, y)
+    model = FINALClassifier(blocks=2, block2_hidden_units=(8,), **SMALL).fit(X, y)
     assert list(model.student_scores_.index) == ["ensemble", "block_1", "block_2"]
     assert model.best_student_index_ == int(np.argmax(model.student_scores_["auc"].to_numpy()[1:]))
     best = model.best_student_
@@ -85,7 +85,7 @@ def test_one_block_in_a_pipeline(data):
 
 @pytest.mark.parametrize("params, name", [
     ({"blocks": 3}, "blocks"),
-    ({"block2_hidden_units": (7,)}, "block2_hidden_units"),
+    ({"blocks": 2, "block2_hidden_units": (7,)}, "block2_hidden_units"),
     ({"hidden_units": (9, 4)}, "hidden_units"),
     ({"residual": "add"}, "residual"),
     ({"gate_init": "zeros"}, "gate_init"),
@@ -96,3 +96,9 @@ def test_invalid_parameters(data, params, name):
     model = FINALClassifier(**{**SMALL, **params})
     with pytest.raises(ValueError, match=name):
         model.fit(X, y)
+
+
+def test_block2_widths_without_a_second_block_warn(data):
+    X, y = data
+    with pytest.warns(UserWarning, match="block2_hidden_units=.*blocks=2"):
+        FINALClassifier(block2_hidden_units=(8,), **SMALL).fit(X, y)

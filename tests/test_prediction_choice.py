@@ -13,7 +13,7 @@ ENSEMBLES = {
     "kdef": lambda **kw: KDEFClassifier(n_students=2, **SMALL, **kw),
     "tf4ctr": lambda **kw: TF4CTRClassifier(simple_hidden_units=(8,), **SMALL, **kw),
     "cetnet": lambda **kw: CETNetClassifier(components=["mlp", "pnn"], **SMALL, **kw),
-    "final": lambda **kw: FINALClassifier(block2_hidden_units=(8,), **SMALL, **kw),
+    "final": lambda **kw: FINALClassifier(blocks=2, block2_hidden_units=(8,), **SMALL, **kw),
 }
 
 

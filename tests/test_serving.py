@@ -25,7 +25,7 @@ SMALL = dict(hidden_units=(16,), max_epochs=2, batch_size=512, device="cpu", ran
 MODELS = {
     "student": lambda: StudentClassifier(**SMALL),
     "kdef": lambda: KDEFClassifier(n_students=2, **SMALL),
-    "final": lambda: FINALClassifier(block2_hidden_units=(8,), **SMALL),
+    "final": lambda: FINALClassifier(blocks=2, block2_hidden_units=(8,), **SMALL),
     "tf4ctr": lambda: TF4CTRClassifier(simple_hidden_units=(8,), **SMALL),
     "cetnet": lambda: CETNetClassifier(**SMALL),
 }

@@ -12,7 +12,7 @@ SMALL = dict(hidden_units=(16,), max_epochs=20, batch_size=64, lr=0.01, embeddin
     [
         KDEFClassifier(n_students=2, **SMALL),
         StudentClassifier(**SMALL),
-        FINALClassifier(block2_hidden_units=(8,), **SMALL),
+        FINALClassifier(blocks=2, block2_hidden_units=(8,), **SMALL),
         TF4CTRClassifier(simple_hidden_units=(8,), **SMALL),
         CETNetClassifier(components=["mlp", "pnn"], **SMALL),
     ],
